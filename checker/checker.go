@@ -1,0 +1,340 @@
+// Package checker decides whether a history is valid. A verdict depends on
+// the history alone, so checking a stored history offline always agrees with
+// the run that wrote it.
+package checker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/history"
+)
+
+// Validity is a verdict: valid, invalid (an anomaly was found) or unknown
+// (the search ran out of time, or the history is incomplete).
+type Validity int8
+
+const (
+	Unknown Validity = iota
+	Valid
+	Invalid
+)
+
+func (v Validity) String() string {
+	switch v {
+	case Valid:
+		return "valid"
+	case Invalid:
+		return "invalid"
+	}
+	return "unknown"
+}
+
+// MarshalJSON writes true, false or "unknown", as results.json promises.
+func (v Validity) MarshalJSON() ([]byte, error) {
+	switch v {
+	case Valid:
+		return []byte("true"), nil
+	case Invalid:
+		return []byte("false"), nil
+	}
+	return []byte(`"unknown"`), nil
+}
+
+func (v *Validity) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*v = Valid
+	case "false":
+		*v = Invalid
+	case `"unknown"`:
+		*v = Unknown
+	default:
+		return fmt.Errorf("validity must be true, false or \"unknown\", got %s", b)
+	}
+	return nil
+}
+
+// Merge combines two verdicts: an anomaly anywhere makes the whole invalid;
+// otherwise any unknown makes it unknown.
+func Merge(a, b Validity) Validity {
+	switch {
+	case a == Invalid || b == Invalid:
+		return Invalid
+	case a == Unknown || b == Unknown:
+		return Unknown
+	}
+	return Valid
+}
+
+// Options tune a check.
+type Options struct {
+	// Timeout bounds the linearizability search; keys not decided in time are
+	// unknown. Zero means no limit.
+	Timeout time.Duration
+	// MaxListed caps how many anomalies of one kind are listed; all are
+	// counted. Zero means 100.
+	MaxListed int
+}
+
+// Result is the composed verdict of every checker.
+type Result struct {
+	Valid Validity `json:"valid"`
+	// Ops counts completions by type; operations that never completed count
+	// as info.
+	Ops      OpCounts          `json:"ops"`
+	Stats    Stats             `json:"stats"`
+	Faults   []FaultWindow     `json:"faults"`
+	Checkers map[string]*Check `json:"checkers"`
+	// Truncated: the history's last line was torn and dropped.
+	Truncated bool `json:"history_truncated,omitempty"`
+	// CheckSeconds is how long the check took.
+	CheckSeconds float64 `json:"check_seconds"`
+}
+
+// OpCounts counts operations by how they ended.
+type OpCounts struct {
+	OK   int `json:"ok"`
+	Fail int `json:"fail"`
+	Info int `json:"info"`
+}
+
+// Stats describe the main phase's throughput and latency.
+type Stats struct {
+	// Seconds from the first invocation to the last completion of the main
+	// phase.
+	Seconds     float64 `json:"seconds"`
+	OKPerSecond float64 `json:"ok_per_second"`
+	// Latency of successful operations, in milliseconds.
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP99 float64 `json:"latency_p99_ms"`
+	LatencyMax float64 `json:"latency_max_ms"`
+}
+
+// MainStats computes Stats over the main phase's operations.
+func MainStats(ops []Op) Stats {
+	var st Stats
+	var first, last int64 = Open, 0
+	var lat []int64
+	for _, op := range ops {
+		if op.Phase != history.PhaseMain {
+			continue
+		}
+		first = min(first, op.Call)
+		if op.Return != Open {
+			last = max(last, op.Return)
+		}
+		if op.Type == history.OK {
+			lat = append(lat, op.Return-op.Call)
+		}
+	}
+	if last <= first || first == Open {
+		return st
+	}
+	st.Seconds = float64(last-first) / 1e9
+	st.OKPerSecond = float64(len(lat)) / st.Seconds
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+		st.LatencyP50, st.LatencyP99, st.LatencyMax = pct(0.5), pct(0.99), pct(1)
+	}
+	return st
+}
+
+// Check is one checker's verdict.
+type Check struct {
+	Valid     Validity       `json:"valid"`
+	Counts    map[string]int `json:"counts"`
+	Anomalies []Anomaly      `json:"anomalies"`
+	// Notes say why a verdict is unknown, or what was not listed.
+	Notes []string `json:"notes,omitempty"`
+	// FailingKeys have no linearization; UnknownKeys were not decided in time.
+	FailingKeys []string `json:"failing_keys,omitempty"`
+	UnknownKeys []string `json:"unknown_keys,omitempty"`
+}
+
+// Anomaly is one thing the history shows went wrong, explained in words.
+type Anomaly struct {
+	Kind string `json:"kind"`
+	Key  string `json:"key,omitempty"`
+	// Ops are the history indexes of the invocations involved; the first is
+	// the operation that observed the anomaly.
+	Ops      []int  `json:"ops"`
+	Node     string `json:"node,omitempty"`
+	ReadMode string `json:"read_mode,omitempty"`
+	Phase    string `json:"phase,omitempty"`
+	// Time is when the observing operation was invoked.
+	Time int64 `json:"time"`
+	// Faults names the faults active while the observing operation ran.
+	Faults      []string `json:"faults,omitempty"`
+	Explanation string   `json:"explanation"`
+}
+
+// FaultWindow is one injected fault, from the moment it was in place to the
+// moment it was healed, with what clients saw around it.
+type FaultWindow struct {
+	F      string     `json:"f"`
+	Shape  string     `json:"shape,omitempty"`
+	Groups [][]string `json:"groups,omitempty"`
+	Nodes  []string   `json:"nodes,omitempty"`
+	Start  int64      `json:"start"`
+	// End is nil when the fault was never healed in the history.
+	End *int64 `json:"end"`
+	// OKDuring counts operations that succeeded while the fault held;
+	// OKAfter those between the heal and the next fault (or the end).
+	OKDuring int `json:"ok_during"`
+	OKAfter  int `json:"ok_after"`
+	// FirstOKAfter is the time from the heal to the first success after it.
+	FirstOKAfter *int64 `json:"first_ok_after,omitempty"`
+}
+
+// Describe names the fault in a few words, e.g. "partition one [n1] | [n2 n3]".
+func (w FaultWindow) Describe() string {
+	var b strings.Builder
+	b.WriteString(w.F)
+	if w.Shape != "" {
+		b.WriteString(" " + w.Shape)
+	}
+	if len(w.Groups) > 0 {
+		parts := make([]string, len(w.Groups))
+		for i, g := range w.Groups {
+			parts[i] = "[" + strings.Join(g, " ") + "]"
+		}
+		b.WriteString(" " + strings.Join(parts, " | "))
+	} else if len(w.Nodes) > 0 {
+		b.WriteString(" [" + strings.Join(w.Nodes, " ") + "]")
+	}
+	return b.String()
+}
+
+// CheckHistory runs every checker over h.
+func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result {
+	began := time.Now()
+	if opts.MaxListed == 0 {
+		opts.MaxListed = 100
+	}
+	ops := Pair(h.Events)
+	res := &Result{
+		Faults:    Faults(h.Events, ops),
+		Checkers:  map[string]*Check{},
+		Truncated: h.Truncated,
+	}
+	res.Stats = MainStats(ops)
+	for _, op := range ops {
+		switch op.Type {
+		case history.OK:
+			res.Ops.OK++
+		case history.Fail:
+			res.Ops.Fail++
+		default:
+			res.Ops.Info++
+		}
+	}
+	var kvOps []Op
+	for _, op := range ops {
+		if op.Workload == WorkloadKV {
+			kvOps = append(kvOps, op)
+		}
+	}
+	res.Valid = Valid
+	if len(kvOps) > 0 {
+		c := CheckKV(ctx, kvOps, res.Faults, opts)
+		res.Checkers[WorkloadKV] = c
+		res.Valid = Merge(res.Valid, c.Valid)
+	}
+	if len(res.Checkers) == 0 {
+		res.Valid = Unknown
+	}
+	res.CheckSeconds = time.Since(began).Seconds()
+	return res
+}
+
+// Faults pairs the nemesis's start and stop events into windows, and counts
+// what clients achieved during and after each.
+func Faults(events []history.Event, ops []Op) []FaultWindow {
+	var windows []FaultWindow
+	open := map[string]int{} // f -> index of its open window
+	for _, e := range events {
+		if e.Process != history.Nemesis || e.Type == history.Invoke || e.Fault == nil {
+			continue
+		}
+		switch e.Fault.Action {
+		case history.FaultStart:
+			open[e.F] = len(windows)
+			windows = append(windows, FaultWindow{
+				F: e.F, Shape: e.Fault.Shape, Groups: e.Fault.Groups, Nodes: e.Fault.Nodes, Start: e.Time,
+			})
+		case history.FaultStop:
+			if i, ok := open[e.F]; ok {
+				t := e.Time
+				windows[i].End = &t
+				delete(open, e.F)
+			}
+		}
+	}
+	// Successes by completion time, for the availability figures.
+	var okTimes []int64
+	for _, op := range ops {
+		if op.Type == history.OK {
+			okTimes = append(okTimes, op.Return)
+		}
+	}
+	sort.Slice(okTimes, func(i, j int) bool { return okTimes[i] < okTimes[j] })
+	count := func(from, to int64) int {
+		lo := sort.Search(len(okTimes), func(i int) bool { return okTimes[i] >= from })
+		hi := sort.Search(len(okTimes), func(i int) bool { return okTimes[i] >= to })
+		return hi - lo
+	}
+	for i := range windows {
+		w := &windows[i]
+		if w.End == nil {
+			w.OKDuring = count(w.Start, Open)
+			continue
+		}
+		w.OKDuring = count(w.Start, *w.End)
+		next := int64(Open)
+		for _, o := range windows[i+1:] {
+			if o.Start >= *w.End {
+				next = o.Start
+				break
+			}
+		}
+		w.OKAfter = count(*w.End, next)
+		if j := sort.Search(len(okTimes), func(k int) bool { return okTimes[k] >= *w.End }); j < len(okTimes) {
+			d := okTimes[j] - *w.End
+			w.FirstOKAfter = &d
+		}
+	}
+	return windows
+}
+
+// activeFaults names the faults that overlapped [from, to].
+func activeFaults(windows []FaultWindow, from, to int64) []string {
+	var out []string
+	for _, w := range windows {
+		end := int64(Open)
+		if w.End != nil {
+			end = *w.End
+		}
+		if w.Start <= to && from <= end {
+			out = append(out, w.Describe())
+		}
+	}
+	return out
+}
+
+// Load reads results.json.
+func Load(b []byte) (*Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode results: %w", err)
+	}
+	return &r, nil
+}
+
+// seconds formats a history time for people.
+func seconds(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }

@@ -1,0 +1,355 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/jetsam-dev/jetsam/history"
+	"golang.org/x/sync/errgroup"
+)
+
+// WorkloadKV names the KV register workload in histories and results.
+const WorkloadKV = "kv"
+
+// Anomaly kinds of the KV checker.
+const (
+	KindStaleRead       = "stale-read"
+	KindLostWrite       = "lost-write"
+	KindUnexpectedValue = "unexpected-value"
+	KindFailedWriteSeen = "failed-write-visible"
+	KindWrongRevision   = "wrong-revision"
+	KindFutureRead      = "future-read"
+	KindDuplicateRev    = "duplicate-revision"
+	KindNonlinearizable = "nonlinearizable"
+)
+
+// CheckKV checks the KV register operations: Porcupine decides, per key,
+// whether a linearization exists; a direct analysis names the anomalies in
+// words. Every anomaly the analysis names is also a proof of
+// non-linearizability, so a key Porcupine could not decide in time is still
+// invalid when the analysis finds something.
+func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options) *Check {
+	c := &Check{Valid: Valid, Counts: map[string]int{}}
+	byKey := map[string][]Op{}
+	var end int64
+	for _, op := range ops {
+		byKey[op.Key] = append(byKey[op.Key], op)
+		if op.Return != Open && op.Return > end {
+			end = op.Return
+		}
+		if op.Call > end {
+			end = op.Call
+		}
+		c.Counts[op.F+"-"+string(op.Type)]++
+	}
+	end++
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	c.Counts["keys"] = len(keys)
+
+	// The explanations.
+	var anomalies []Anomaly
+	for _, k := range keys {
+		anomalies = append(anomalies, explainKey(k, byKey[k])...)
+	}
+	anomalies = append(anomalies, duplicateRevisions(ops)...)
+	explained := map[string]bool{}
+	for _, a := range anomalies {
+		explained[a.Key] = true
+	}
+
+	// The verdict.
+	verdicts := linearizable(ctx, keys, byKey, end, opts.Timeout)
+	for i, k := range keys {
+		switch verdicts[i] {
+		case porcupine.Illegal:
+			if !explained[k] {
+				c.FailingKeys = append(c.FailingKeys, k)
+				first := byKey[k][0]
+				anomalies = append(anomalies, Anomaly{
+					Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
+					Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(byKey[k]), k),
+				})
+			}
+		case porcupine.Unknown:
+			if !explained[k] {
+				c.UnknownKeys = append(c.UnknownKeys, k)
+			}
+		}
+	}
+	for k := range explained {
+		if !slices.Contains(c.FailingKeys, k) {
+			c.FailingKeys = append(c.FailingKeys, k)
+		}
+	}
+	sort.Strings(c.FailingKeys)
+	if len(c.UnknownKeys) > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", len(c.UnknownKeys)))
+	}
+
+	// Durability needs a final read: without one the run did not finish.
+	unread := unreadKeys(keys, byKey)
+	if len(unread) > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d written keys have no successful final read (the run ended before its final phase, or the cluster never recovered): %s", len(unread), abbreviate(unread, 10)))
+	}
+
+	sort.SliceStable(anomalies, func(i, j int) bool { return anomalies[i].Time < anomalies[j].Time })
+	listed := map[string]int{}
+	for _, a := range anomalies {
+		a.Faults = activeFaults(faults, a.Time, opEnd(ops, a))
+		c.Counts["anomaly-"+a.Kind]++
+		if a.ReadMode != "" {
+			c.Counts["anomaly-"+a.Kind+"-"+a.ReadMode]++
+		}
+		if listed[a.Kind] < opts.MaxListed || opts.MaxListed < 0 {
+			listed[a.Kind]++
+			c.Anomalies = append(c.Anomalies, a)
+		}
+	}
+	for kind, n := range listed {
+		if total := c.Counts["anomaly-"+kind]; total > n {
+			c.Notes = append(c.Notes, fmt.Sprintf("%d %s anomalies, the first %d listed", total, kind, n))
+		}
+	}
+	sort.Strings(c.Notes)
+
+	switch {
+	case len(anomalies) > 0 || len(c.FailingKeys) > 0:
+		c.Valid = Invalid
+	case len(c.UnknownKeys) > 0 || len(unread) > 0:
+		c.Valid = Unknown
+	}
+	return c
+}
+
+// linearizable runs Porcupine on every key, in parallel, within one overall
+// timeout. Keys not finished in time are Unknown.
+func linearizable(ctx context.Context, keys []string, byKey map[string][]Op, end int64, timeout time.Duration) []porcupine.CheckResult {
+	out := make([]porcupine.CheckResult, len(keys))
+	for i := range out {
+		out[i] = porcupine.Unknown
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	g := new(errgroup.Group)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, k := range keys {
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
+			left := time.Duration(0)
+			if hasDeadline {
+				if left = time.Until(deadline); left <= 0 {
+					return nil
+				}
+			}
+			out[i] = porcupine.CheckOperationsTimeout(KVModel, kvOperations(byKey[k], end), left)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+// explainKey finds the anomalies on one key that can be stated as a simple
+// fact about the history. Each one alone makes the key non-linearizable.
+func explainKey(key string, ops []Op) []Anomaly {
+	var out []Anomaly
+	writers := map[string][]*Op{} // value -> operations that wrote it
+	var acked []*Op               // ok writes and reads, by completion time
+	for i := range ops {
+		op := &ops[i]
+		if op.F != history.FRead && op.Value != nil {
+			writers[*op.Value] = append(writers[*op.Value], op)
+		}
+		if op.Type == history.OK {
+			acked = append(acked, op)
+		}
+	}
+	sort.Slice(acked, func(i, j int) bool { return acked[i].Return < acked[j].Return })
+	// newest[i] is the op with the highest revision among acked[:i+1]; an
+	// absent read has revision 0.
+	newest := make([]*Op, len(acked))
+	for i, op := range acked {
+		newest[i] = op
+		if i > 0 && newest[i-1].Rev >= op.Rev {
+			newest[i] = newest[i-1]
+		}
+	}
+
+	for i := range ops {
+		r := &ops[i]
+		if r.F != history.FRead || r.Type != history.OK {
+			continue
+		}
+		base := Anomaly{Key: key, Node: r.Node, ReadMode: r.ReadMode, Phase: r.Phase, Time: r.Call}
+		saw := "nothing (the key was absent)"
+		if r.Value != nil {
+			saw = fmt.Sprintf("%s at revision %d", *r.Value, r.Rev)
+		}
+		where := fmt.Sprintf("read of %s by process %d on %s (%s get) at %s", key, r.Process, r.Node, r.ReadMode, seconds(r.Call))
+		if r.Phase == history.PhaseFinal {
+			where = "final " + where
+		}
+
+		if r.Value != nil {
+			ws := writers[*r.Value]
+			var possible *Op
+			for _, w := range ws {
+				if w.Type != history.Fail {
+					possible = w
+				}
+			}
+			switch {
+			case len(ws) == 0:
+				a := base
+				a.Kind, a.Ops = KindUnexpectedValue, []int{r.Index}
+				a.Explanation = fmt.Sprintf("%s returned %s, a value no operation wrote", where, saw)
+				out = append(out, a)
+				continue
+			case possible == nil:
+				a := base
+				a.Kind, a.Ops = KindFailedWriteSeen, []int{r.Index, ws[0].Index}
+				a.Explanation = fmt.Sprintf("%s returned %s, written by op %d, which the server had answered with a failure (%s)", where, saw, ws[0].Index, ws[0].Error)
+				out = append(out, a)
+				continue
+			case possible.Call > r.Return:
+				a := base
+				a.Kind, a.Ops = KindFutureRead, []int{r.Index, possible.Index}
+				a.Explanation = fmt.Sprintf("%s returned %s, but op %d that wrote it was only invoked at %s, after the read had returned", where, saw, possible.Index, seconds(possible.Call))
+				out = append(out, a)
+				continue
+			case possible.Type == history.OK && possible.Rev != r.Rev:
+				a := base
+				a.Kind, a.Ops = KindWrongRevision, []int{r.Index, possible.Index}
+				a.Explanation = fmt.Sprintf("%s returned %s, but op %d wrote that value at revision %d", where, saw, possible.Index, possible.Rev)
+				out = append(out, a)
+				continue
+			}
+		}
+
+		// Stale: something acknowledged before this read began had a newer
+		// revision. Revisions only grow, so a linearizable read sees it.
+		j := sort.Search(len(acked), func(k int) bool { return acked[k].Return >= r.Call }) - 1
+		if j < 0 || newest[j].Rev <= r.Rev {
+			continue
+		}
+		w := newest[j]
+		a := base
+		a.Kind, a.Ops = KindStaleRead, []int{r.Index, w.Index}
+		what := "written"
+		if w.F == history.FRead {
+			what = "seen by a read"
+		}
+		a.Explanation = fmt.Sprintf("%s returned %s, but revision %d (%s) had already been %s by op %d on %s, acknowledged %s before this read began",
+			where, saw, w.Rev, valueOf(w), what, w.Index, w.Node, seconds(r.Call-w.Return))
+		if r.Phase == history.PhaseFinal && w.F != history.FRead {
+			a.Kind = KindLostWrite
+			a.Explanation = fmt.Sprintf("acknowledged write op %d (%s at revision %d, on %s) is missing: the %s returned %s",
+				w.Index, valueOf(w), w.Rev, w.Node, where, saw)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// duplicateRevisions finds revisions acknowledged to two different writes:
+// a revision is a stream sequence, which names exactly one message.
+func duplicateRevisions(ops []Op) []Anomaly {
+	var out []Anomaly
+	seen := map[uint64]*Op{}
+	for i := range ops {
+		op := &ops[i]
+		if op.F == history.FRead || op.Type != history.OK {
+			continue
+		}
+		if prev, ok := seen[op.Rev]; ok {
+			out = append(out, Anomaly{
+				Kind: KindDuplicateRev, Key: op.Key, Ops: []int{op.Index, prev.Index}, Node: op.Node, Time: op.Call,
+				Explanation: fmt.Sprintf("op %d (%s of %s on %s) and op %d (%s of %s on %s) were both acknowledged at revision %d",
+					op.Index, op.F, op.Key, op.Node, prev.Index, prev.F, prev.Key, prev.Node, op.Rev),
+			})
+			continue
+		}
+		seen[op.Rev] = op
+	}
+	return out
+}
+
+// unreadKeys lists keys with an acknowledged or possible write but no
+// successful final read.
+func unreadKeys(keys []string, byKey map[string][]Op) []string {
+	var out []string
+	for _, k := range keys {
+		written, read := false, false
+		for _, op := range byKey[k] {
+			if op.F != history.FRead && op.Type != history.Fail {
+				written = true
+			}
+			if op.F == history.FRead && op.Phase == history.PhaseFinal && op.Type == history.OK {
+				read = true
+			}
+		}
+		if written && !read {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func valueOf(op *Op) string {
+	if op.Value == nil {
+		return "absent"
+	}
+	return *op.Value
+}
+
+// opEnd is when an anomaly's observing operation returned.
+func opEnd(ops []Op, a Anomaly) int64 {
+	i := sort.Search(len(ops), func(k int) bool { return ops[k].Index >= a.Ops[0] })
+	if i < len(ops) && ops[i].Index == a.Ops[0] {
+		return ops[i].Return
+	}
+	return a.Time
+}
+
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return fmt.Sprint(items)
+	}
+	return fmt.Sprintf("%v and %d more", items[:n], len(items)-n)
+}
+
+// VisualizeKV writes Porcupine's linearization diagram for the given keys of
+// a history, as a standalone HTML page.
+func VisualizeKV(w io.Writer, ops []Op, key string, timeout time.Duration) error {
+	var keyOps []Op
+	var end int64
+	for _, op := range ops {
+		if op.Return != Open && op.Return > end {
+			end = op.Return
+		}
+		if op.Workload == WorkloadKV && op.Key == key {
+			keyOps = append(keyOps, op)
+		}
+	}
+	if len(keyOps) == 0 {
+		return fmt.Errorf("no operations on key %q", key)
+	}
+	_, info := porcupine.CheckOperationsVerbose(KVModel, kvOperations(keyOps, end+1), timeout)
+	return porcupine.Visualize(KVModel, info, w)
+}

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/checker"
+	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/testlock"
+	"github.com/jetsam-dev/jetsam/results"
+)
+
+// These tests run the real jetsamBin: real nats-server processes, real proxies.
+
+var jetsamBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jetsam-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	jetsamBin = filepath.Join(dir, "jetsam")
+	out, err := exec.Command("go", "build", "-o", jetsamBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build jetsam: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runJetsam runs the jetsamBin with a time limit and returns its exit code and
+// output.
+func runJetsam(t *testing.T, limit time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, jetsamBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("jetsam %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("jetsam %v did not finish within %s\nstderr:\n%s", args, limit, r.stderr)
+	}
+	return r
+}
+
+func loadResults(t *testing.T, dir string) *checker.Result {
+	t.Helper()
+	var r checker.Result
+	if err := results.ReadJSON(filepath.Join(dir, results.ResultsFile), &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// runDir is the folder store/latest points to.
+func runDir(t *testing.T, store string) string {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(filepath.Join(store, results.LatestLink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("not a history\nat all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	store := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--frobnicate"}, "unknown flag: --frobnicate"},
+		{[]string{"run", "--nodes", "0"}, "--nodes must be between 1 and 9"},
+		{[]string{"run", "--replicas", "5"}, "--replicas 5 is more than --nodes 3"},
+		{[]string{"run", "--read-mode", "sideways"}, "--read-mode \"sideways\" is not one of"},
+		{[]string{"run", "--nemesis", "meteor"}, "--nemesis \"meteor\" is not a fault package"},
+		{[]string{"run", "--concurrency", "lots"}, "--concurrency \"lots\" must be a positive number"},
+		{[]string{"run", "--store", filepath.Join(file, "store")}, "cannot write to store"},
+		{[]string{"run", "--store", store, "--base-port", strconv.Itoa(busy)}, fmt.Sprintf("port %d is in use", busy)},
+		{[]string{"check", file}, "is not a readable history"},
+		{[]string{"check", filepath.Join(store, "nothing-here")}, "does not exist"},
+		{[]string{"check"}, "check needs one run folder or history file"},
+		{[]string{"explode"}, "unknown command \"explode\""},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runJetsam(t, time.Minute, tc.args...)
+			if r.code != exitCannot {
+				t.Fatalf("exit %d, want 3; stderr: %s", r.code, r.stderr)
+			}
+			// Progress lines may come first; the error is the last line.
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			msg := lines[len(lines)-1]
+			if !strings.HasPrefix(msg, "jetsam: ") || !strings.Contains(msg, tc.want) {
+				t.Fatalf("last line of stderr %q, want it to say %q", msg, tc.want)
+			}
+			if strings.Contains(r.stderr, "goroutine") || strings.Contains(r.stderr, "panic") {
+				t.Fatalf("want one plain sentence, got:\n%s", r.stderr)
+			}
+		})
+	}
+	if left := nodeProcesses(t, store); len(left) > 0 {
+		t.Fatalf("node processes left behind: %v", left)
+	}
+}
+
+func TestHelpDescribesEveryFlag(t *testing.T) {
+	r := runJetsam(t, time.Minute, "run", "--help")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	for _, flag := range []string{"--nodes", "--replicas", "--workload", "--concurrency", "--rate", "--keys", "--read-mode",
+		"--time-limit", "--nemesis", "--nemesis-interval", "--partition-shapes", "--seed", "--store", "--name", "--replay", "--check-timeout"} {
+		if !strings.Contains(r.stdout, flag) {
+			t.Errorf("run --help does not describe %s", flag)
+		}
+	}
+	if !strings.Contains(r.stdout, `(default "2n")`) || !strings.Contains(r.stdout, "(default 10s)") {
+		t.Errorf("run --help does not show defaults:\n%s", r.stdout)
+	}
+}
+
+// TestPartitionedRunWithoutReadsIsValid: writes are linearizable under
+// partitions, and the cluster serves again after every heal.
+func TestPartitionedRunWithoutReadsIsValid(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "24s", "--nemesis", "partition",
+		"--nemesis-interval", "5s", "--read-mode", "none", "--seed", "7")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := runDir(t, store)
+	res := loadResults(t, dir)
+	if res.Valid != checker.Valid || res.Ops.OK < 300 {
+		t.Fatalf("valid %s with %d ok ops; want valid with hundreds", res.Valid, res.Ops.OK)
+	}
+	if len(res.Faults) < 2 {
+		t.Fatalf("%d faults in 24s at a 5s interval, want at least 2", len(res.Faults))
+	}
+	for _, f := range res.Faults {
+		if f.End == nil || f.OKAfter == 0 {
+			t.Errorf("fault %s: healed %v, %d ok ops after the heal; want healed and some", f.Describe(), f.End != nil, f.OKAfter)
+		}
+	}
+	for _, f := range []string{results.TestFile, results.HistoryFile, results.ResultsFile, results.ReportFile, "nodes/n1/nats.log", "nodes/n3/nats.conf"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("run folder lacks %s", f)
+		}
+	}
+	var ti results.TestInfo
+	if err := results.ReadJSON(filepath.Join(dir, results.TestFile), &ti); err != nil || ti.Seed != 7 || ti.Run.ReadySeconds <= 0 {
+		t.Errorf("test.json: seed %d, ready %.2fs, err %v", ti.Seed, ti.Run.ReadySeconds, err)
+	}
+	c := runJetsam(t, time.Minute, "check", filepath.Join(store, "latest"))
+	if c.code != 0 || !strings.Contains(c.stdout, "verdict: VALID") {
+		t.Fatalf("check: exit %d\n%s", c.code, c.stdout)
+	}
+	if left := nodeProcesses(t, store); len(left) > 0 {
+		t.Fatalf("node processes left behind: %v", left)
+	}
+}
+
+// TestTamperedRealHistoryIsCaught records a real history without faults,
+// which must be valid, then rewrites one read to an older value.
+func TestTamperedRealHistoryIsCaught(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "10s", "--nemesis", "none", "--rate", "300")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0 (leader reads, no faults)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := runDir(t, store)
+	hp := filepath.Join(dir, results.HistoryFile)
+	h, err := history.Load(hp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tamper(h) {
+		t.Fatal("found no read to rewrite")
+	}
+	bad := filepath.Join(t.TempDir(), "tampered.jsonl")
+	writeHistory(t, bad, h)
+
+	if c := runJetsam(t, time.Minute, "check", hp); c.code != 0 {
+		t.Fatalf("untouched history: exit %d\n%s", c.code, c.stdout)
+	}
+	c := runJetsam(t, time.Minute, "check", bad)
+	if c.code != 1 || !strings.Contains(c.stdout, "stale-read") {
+		t.Fatalf("tampered history: exit %d, want 1 naming a stale read\n%s", c.code, c.stdout)
+	}
+}
+
+// tamper rewrites the last main-phase read that returned a key's newest
+// acknowledged write, of a key with at least two, to return the first.
+func tamper(h *history.History) bool {
+	type write struct {
+		value string
+		rev   uint64
+	}
+	writes := map[string][]write{}
+	for _, e := range h.Events {
+		if e.Type == history.OK && e.F == history.FWrite {
+			writes[e.Key] = append(writes[e.Key], write{*e.Value, e.Rev})
+		}
+	}
+	for i := len(h.Events) - 1; i >= 0; i-- {
+		e := &h.Events[i]
+		ws := writes[e.Key]
+		if e.Type != history.OK || e.F != history.FRead || e.Phase == history.PhaseFinal || e.Value == nil || len(ws) < 2 || *e.Value != ws[len(ws)-1].value {
+			continue
+		}
+		e.Value, e.Rev = history.Str(ws[0].value), ws[0].rev
+		return true
+	}
+	return false
+}
+
+func writeHistory(t *testing.T, path string, h *history.History) {
+	t.Helper()
+	var b bytes.Buffer
+	for _, e := range h.Events {
+		line, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(append(line, '\n'))
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirectReadsUnderPartitionAreStale: NATS documents direct get as not
+// read-your-writes, and an isolated replica keeps serving its old state.
+// jetsam must report those stale reads.
+func TestDirectReadsUnderPartitionAreStale(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "30s", "--nemesis", "partition",
+		"--partition-shapes", "one", "--nemesis-interval", "8s", "--read-mode", "direct", "--seed", "3")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	res := loadResults(t, runDir(t, store))
+	kv := res.Checkers[checker.WorkloadKV]
+	if kv.Counts["anomaly-stale-read-direct"] == 0 {
+		t.Fatalf("no stale direct reads counted: %v", kv.Counts)
+	}
+	for _, a := range kv.Anomalies {
+		if a.Kind == checker.KindStaleRead && (a.ReadMode != history.ReadDirect || a.Node == "" || len(a.Ops) != 2) {
+			t.Fatalf("stale read not attributed: %+v", a)
+		}
+	}
+	if !strings.Contains(r.stdout, "stale-read") {
+		t.Fatalf("summary does not name stale reads:\n%s", r.stdout)
+	}
+}
+
+// TestInterruptStopsEverything: SIGINT half way stops the nodes within
+// seconds and leaves a history that loads and checks.
+func TestInterruptStopsEverything(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	cmd := exec.Command(jetsamBin, "run", "--store", store, "--time-limit", "60s", "--nemesis-interval", "3s")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Interrupt half way through a fault.
+	if !waitUntil(30*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(store, "latest", results.HistoryFile))
+		return err == nil && bytes.Contains(b, []byte(`"process":"nemesis"`))
+	}) {
+		t.Fatalf("no fault began:\n%s", stderr.String())
+	}
+	time.Sleep(1500 * time.Millisecond)
+	nodes := nodeProcesses(t, store)
+	if len(nodes) != 3 {
+		t.Fatalf("found %d node processes, want 3", len(nodes))
+	}
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	gone := waitUntil(20*time.Second, func() bool { return len(nodeProcesses(t, store)) == 0 })
+	if !gone {
+		t.Fatalf("node processes still running 20s after SIGINT: %v", nodeProcesses(t, store))
+	}
+	t.Logf("nodes gone %.1fs after SIGINT", time.Since(sent).Seconds())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("jetsam still running 60s after SIGINT:\n%s", stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitUnknown && code != exitAnomaly {
+		t.Fatalf("exit %d after SIGINT, want 2 (or 1)\n%s", code, stderr.String())
+	}
+	dir := runDir(t, store)
+	h, err := history.Load(filepath.Join(dir, results.HistoryFile))
+	if err != nil || len(h.Events) < 100 {
+		t.Fatalf("partial history: %v events, %v", len(h.Events), err)
+	}
+	res := loadResults(t, dir)
+	if res.Valid == checker.Valid {
+		t.Fatal("an interrupted run must not be valid")
+	}
+	c := runJetsam(t, time.Minute, "check", dir)
+	if c.code != exitUnknown && c.code != exitAnomaly {
+		t.Fatalf("check of the interrupted run: exit %d\n%s", c.code, c.stdout)
+	}
+	if c.code != cmd.ProcessState.ExitCode() {
+		t.Fatalf("check says %d, the run said %d", c.code, cmd.ProcessState.ExitCode())
+	}
+}
+
+// nodeProcesses lists processes running a node of a run under store.
+func nodeProcesses(t *testing.T, store string) []int {
+	t.Helper()
+	abs, _ := filepath.Abs(store)
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 2 && args[1] == "node" && strings.Contains(string(b), abs) {
+			if !zombie(pid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func zombie(pid int) bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "State:") {
+			return strings.Contains(sc.Text(), "Z")
+		}
+	}
+	return false
+}
+
+func waitUntil(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return cond()
+}

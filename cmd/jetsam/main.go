@@ -1,0 +1,122 @@
+// Command jetsam tests NATS JetStream clusters for consistency under faults.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/jetsam-dev/jetsam"
+)
+
+// Exit codes (a contract: scripts and CI depend on them).
+const (
+	exitValid   = 0
+	exitAnomaly = 1
+	exitUnknown = 2
+	exitCannot  = 3
+)
+
+const usage = `jetsam: a black-box consistency checker for NATS JetStream.
+
+Usage:
+  jetsam run [flags]          start a local cluster, run a workload under faults, check it
+  jetsam check [flags] PATH   check a stored run (folder or history file) again, offline
+  jetsam report DIR           rebuild a run folder's report.html from its files
+  jetsam node --config FILE   run one embedded nats-server (used by run)
+  jetsam version              print versions
+
+Run 'jetsam <command> --help' for a command's flags and their defaults.
+
+Exit codes: 0 valid, 1 anomaly found, 2 unknown (search timed out or the run
+was incomplete), 3 the test could not run.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cliError is a problem with what the user asked for: printed as one
+// sentence, exit code 3.
+type cliError struct{ msg string }
+
+func (e cliError) Error() string { return e.msg }
+
+func errorf(format string, args ...any) error { return cliError{fmt.Sprintf(format, args...)} }
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitCannot
+	}
+	var code int
+	var err error
+	switch args[0] {
+	case "run":
+		code, err = cmdRun(args[1:], stdout, stderr)
+	case "check":
+		code, err = cmdCheck(args[1:], stdout, stderr)
+	case "report":
+		code, err = cmdReport(args[1:], stdout, stderr)
+	case "node":
+		code, err = cmdNode(args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "jetsam %s\n%s\n", jetsam.Version(), versions())
+		return exitValid
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitValid
+	default:
+		err = errorf("unknown command %q: run 'jetsam --help' to see the commands", args[0])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jetsam: %v\n", err)
+		return exitCannot
+	}
+	return code
+}
+
+// interruptible returns a context that ends at the first SIGINT or SIGTERM.
+// A second signal exits at once; the nodes die with this process (they hold
+// a parent-death signal).
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "\njetsam: %v: stopping; the history so far will be checked (again to quit at once)\n", s)
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(stderr, "jetsam: second interrupt: quitting now")
+			os.Exit(exitCannot)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// setupError drops the sentinel's words from a setup error: the sentence
+// that remains says what went wrong.
+func setupError(err error) error {
+	if errors.Is(err, jetsam.ErrSetup) {
+		return cliError{strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")}
+	}
+	return err
+}

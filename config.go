@@ -1,0 +1,164 @@
+// Package jetsam is the programmatic entry to a test run: fill in a Config,
+// call Run, read the Outcome. The jetsam command is a thin layer over it.
+package jetsam
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/nemesis"
+	"github.com/jetsam-dev/jetsam/results"
+	"github.com/jetsam-dev/jetsam/workload"
+)
+
+// Config is everything that defines a run. It is stored in test.json, and a
+// run replayed from it faces the same fault schedule and draws the same ops.
+type Config struct {
+	Name            string   `json:"name"`
+	Store           string   `json:"store"`
+	Nodes           int      `json:"nodes"`
+	Replicas        int      `json:"replicas"`
+	Workload        string   `json:"workload"`
+	Concurrency     int      `json:"concurrency"`
+	Rate            float64  `json:"rate"`
+	Keys            int      `json:"keys"`
+	OpsPerKey       int      `json:"ops_per_key"`
+	ReadMode        string   `json:"read_mode"`
+	TimeLimit       Duration `json:"time_limit"`
+	OpTimeout       Duration `json:"op_timeout"`
+	Nemesis         []string `json:"nemesis"`
+	NemesisInterval Duration `json:"nemesis_interval"`
+	PartitionShapes []string `json:"partition_shapes"`
+	Seed            uint64   `json:"seed"`
+	CheckTimeout    Duration `json:"check_timeout"`
+	RecoverTimeout  Duration `json:"recover_timeout"`
+	BasePort        int      `json:"base_port,omitempty"`
+	// NodeCommand runs one node; the config flag is appended. Empty means
+	// this binary's own "node" subcommand.
+	NodeCommand []string `json:"-"`
+}
+
+// Defaults returns the configuration of `jetsam run` with no flags.
+func Defaults() Config {
+	return Config{
+		Name:            "jetsam",
+		Store:           "store",
+		Nodes:           3,
+		Replicas:        3,
+		Workload:        "kv",
+		Concurrency:     0, // 2 per node
+		Rate:            1000,
+		Keys:            8,
+		OpsPerKey:       200,
+		ReadMode:        workload.ReadLeader,
+		TimeLimit:       Duration(60 * time.Second),
+		OpTimeout:       Duration(5 * time.Second),
+		Nemesis:         []string{nemesis.FaultPartition},
+		NemesisInterval: Duration(10 * time.Second),
+		CheckTimeout:    Duration(5 * time.Minute),
+		RecoverTimeout:  Duration(60 * time.Second),
+	}
+}
+
+// Workloads lists the workloads this version runs.
+var Workloads = []string{"kv"}
+
+// ReadModes lists the accepted --read-mode values.
+var ReadModes = []string{workload.ReadLeader, workload.ReadDirect, workload.ReadMixed, workload.ReadNone}
+
+// Normalize fills derived defaults: concurrency 0 is two clients per node,
+// "all" faults is every package, "none" is none.
+func (c *Config) Normalize() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 2 * c.Nodes
+	}
+	var faults []string
+	for _, f := range c.Nemesis {
+		switch f {
+		case "none", "":
+		case "all":
+			faults = append(faults, nemesis.Packages...)
+		default:
+			faults = append(faults, f)
+		}
+	}
+	slices.Sort(faults)
+	c.Nemesis = slices.Compact(faults)
+	if len(c.PartitionShapes) == 0 {
+		c.PartitionShapes = nemesis.Shapes
+	}
+}
+
+// Validate explains, in one sentence, the first thing wrong with c.
+func (c *Config) Validate() error {
+	switch {
+	case !results.ValidName(c.Name):
+		return fmt.Errorf("--name %q may hold only letters, digits, '.', '_' and '-'", c.Name)
+	case c.Nodes < 1 || c.Nodes > 9:
+		return fmt.Errorf("--nodes must be between 1 and 9, got %d", c.Nodes)
+	case c.Replicas < 1:
+		return fmt.Errorf("--replicas must be at least 1, got %d", c.Replicas)
+	case c.Replicas > c.Nodes:
+		return fmt.Errorf("--replicas %d is more than --nodes %d: lower --replicas or add nodes", c.Replicas, c.Nodes)
+	case c.Replicas > 5:
+		return fmt.Errorf("--replicas must be at most 5 (JetStream's limit), got %d", c.Replicas)
+	case !slices.Contains(Workloads, c.Workload):
+		return fmt.Errorf("--workload %q is not one of %s", c.Workload, strings.Join(Workloads, ", "))
+	case c.Concurrency < 1:
+		return fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency)
+	case c.Rate < 0:
+		return fmt.Errorf("--rate must not be negative (0 is unlimited), got %g", c.Rate)
+	case c.Keys < 1:
+		return fmt.Errorf("--keys must be at least 1, got %d", c.Keys)
+	case c.OpsPerKey < 0:
+		return fmt.Errorf("--ops-per-key must not be negative (0 never retires a key), got %d", c.OpsPerKey)
+	case !slices.Contains(ReadModes, c.ReadMode):
+		return fmt.Errorf("--read-mode %q is not one of %s", c.ReadMode, strings.Join(ReadModes, ", "))
+	case c.TimeLimit <= 0:
+		return fmt.Errorf("--time-limit must be positive, got %s", c.TimeLimit)
+	case c.OpTimeout <= 0:
+		return fmt.Errorf("--op-timeout must be positive, got %s", c.OpTimeout)
+	case c.NemesisInterval <= 0:
+		return fmt.Errorf("--nemesis-interval must be positive, got %s", c.NemesisInterval)
+	case c.CheckTimeout <= 0:
+		return fmt.Errorf("--check-timeout must be positive, got %s", c.CheckTimeout)
+	case c.RecoverTimeout <= 0:
+		return fmt.Errorf("--recover-timeout must be positive, got %s", c.RecoverTimeout)
+	case c.BasePort < 0 || c.BasePort > 65535:
+		return fmt.Errorf("--base-port must be a TCP port, got %d", c.BasePort)
+	}
+	for _, f := range c.Nemesis {
+		if !slices.Contains(nemesis.Packages, f) {
+			return fmt.Errorf("--nemesis %q is not a fault package this version has (%s, or none or all)", f, strings.Join(nemesis.Packages, ", "))
+		}
+	}
+	for _, s := range c.PartitionShapes {
+		if !slices.Contains(nemesis.Shapes, s) {
+			return fmt.Errorf("--partition-shapes %q is not one of %s", s, strings.Join(nemesis.Shapes, ", "))
+		}
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "30s" in JSON.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

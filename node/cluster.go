@@ -1,0 +1,399 @@
+// Package node runs a cluster of nats-server processes whose every route
+// passes through a link proxy jetsam controls, and answers questions about
+// it (is it ready, who leads). It knows nothing of clients or checkers.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/node/proxy"
+)
+
+// Options describe a local cluster.
+type Options struct {
+	Nodes int
+	// Dir is where each node's folder (config, log, data) is made.
+	Dir string
+	// BasePort, when set, gives node i (from 0) the client port BasePort+3i,
+	// the cluster port BasePort+3i+1 and the monitoring port BasePort+3i+2.
+	// Zero picks free ports.
+	BasePort int
+	// Command runs a node; the config flag is appended. Usually this
+	// binary's own path and "node".
+	Command []string
+	// ReadyTimeout bounds the wait for the cluster to form.
+	ReadyTimeout time.Duration
+}
+
+// Cluster is a running set of nodes and the proxies between them.
+type Cluster struct {
+	nodes []*Node
+	net   *proxy.Net
+	// ReadyIn is how long the cluster took from the first process start to
+	// ready.
+	ReadyIn time.Duration
+}
+
+// Names returns node names in order: n1, n2, ...
+func Names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%d", i+1)
+	}
+	return out
+}
+
+// Start allocates ports, puts a proxy on every directed pair, writes each
+// node's config, starts the processes and waits until the cluster is ready.
+// On failure nothing it started is left running.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if o.Nodes < 1 {
+		return nil, fmt.Errorf("a cluster needs at least 1 node, got %d", o.Nodes)
+	}
+	if len(o.Command) == 0 {
+		return nil, errors.New("no command to run a node")
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 90 * time.Second
+	}
+	ports, err := allocatePorts(o.BasePort, 3*o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	names := Names(o.Nodes)
+	c = &Cluster{net: proxy.NewNet()}
+	defer func() {
+		if err != nil {
+			c.Stop(5 * time.Second)
+			c = nil
+		}
+	}()
+	specs := make([]Spec, o.Nodes)
+	for i, name := range names {
+		specs[i] = Spec{
+			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
+			Dir: filepath.Join(o.Dir, name),
+		}
+	}
+	for i := range specs {
+		for j := range specs {
+			if i == j {
+				continue
+			}
+			l, err := proxy.Listen(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
+			if err != nil {
+				return c, fmt.Errorf("proxy %s->%s: %w", specs[i].Name, specs[j].Name, err)
+			}
+			c.net.Add(l)
+			specs[i].Routes = append(specs[i].Routes, l.Addr())
+		}
+	}
+	for _, s := range specs {
+		if err := os.MkdirAll(s.DataDir(), 0o755); err != nil {
+			return c, fmt.Errorf("node dir: %w", err)
+		}
+		if err := os.WriteFile(s.ConfigPath(), []byte(s.Config()), 0o644); err != nil {
+			return c, fmt.Errorf("node config: %w", err)
+		}
+		c.nodes = append(c.nodes, &Node{Spec: s, Command: o.Command})
+	}
+	began := time.Now()
+	for _, n := range c.nodes {
+		if err := n.Start(); err != nil {
+			return c, err
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+	defer cancel()
+	if err := c.WaitReady(rctx); err != nil {
+		if ctx.Err() != nil {
+			return c, ctx.Err()
+		}
+		return c, fmt.Errorf("cluster did not become ready within %s: %w", o.ReadyTimeout, err)
+	}
+	c.ReadyIn = time.Since(began)
+	return c, nil
+}
+
+// Nodes returns the nodes, in name order.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Node returns the node called name, or nil.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.nodes {
+		if n.Spec.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodeNames returns every node's name.
+func (c *Cluster) NodeNames() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.Spec.Name
+	}
+	return out
+}
+
+// Net is the cluster's transport: the link proxies.
+func (c *Cluster) Net() *proxy.Net { return c.net }
+
+// Partition cuts every link between nodes in different groups.
+func (c *Cluster) Partition(groups [][]string) { c.net.Partition(groups) }
+
+// Heal restores every link.
+func (c *Cluster) Heal() { c.net.Heal() }
+
+// Stop shuts every node down (killing those that do not stop within grace)
+// and closes the proxies. It is safe to call more than once.
+func (c *Cluster) Stop(grace time.Duration) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.Stop(grace)
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, c.net.Close())
+	return errors.Join(errs...)
+}
+
+// Kill ends every node at once.
+func (c *Cluster) Kill() {
+	for _, n := range c.nodes {
+		_ = n.Kill()
+	}
+	_ = c.net.Close()
+}
+
+// WaitReady waits until every node is up and healthy, JetStream has a meta
+// leader that every node agrees on, and the leader sees every peer current.
+// It returns the last reason the cluster was not ready when ctx ends.
+func (c *Cluster) WaitReady(ctx context.Context) error {
+	var last error
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := c.dead(); err != nil {
+			return err
+		}
+		if last = c.ready(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-tick.C:
+		}
+	}
+}
+
+// dead reports a node whose process has exited.
+func (c *Cluster) dead() error {
+	for _, n := range c.nodes {
+		if !n.Running() {
+			return fmt.Errorf("node %s exited: %s", n.Spec.Name, n.ExitReason())
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) ready(ctx context.Context) error {
+	leaders := map[string]int{}
+	for _, n := range c.nodes {
+		if err := n.Healthz(ctx); err != nil {
+			return fmt.Errorf("%s not healthy: %w", n.Spec.Name, err)
+		}
+		jsz, err := n.Jsz(ctx)
+		if err != nil {
+			return err
+		}
+		if jsz.Meta == nil || jsz.Meta.Leader == "" {
+			return fmt.Errorf("%s knows no meta leader", n.Spec.Name)
+		}
+		leaders[jsz.Meta.Leader]++
+	}
+	if len(leaders) != 1 {
+		return fmt.Errorf("nodes disagree on the meta leader: %v", leaders)
+	}
+	var leader string
+	for l := range leaders {
+		leader = l
+	}
+	ln := c.Node(leader)
+	if ln == nil {
+		return fmt.Errorf("meta leader %q is not a node of this cluster", leader)
+	}
+	jsz, err := ln.Jsz(ctx)
+	if err != nil {
+		return err
+	}
+	if jsz.Meta == nil || jsz.Meta.Leader != leader {
+		return fmt.Errorf("meta leadership moved away from %s", leader)
+	}
+	if got, want := len(jsz.Meta.Replicas), len(c.nodes)-1; got != want {
+		return fmt.Errorf("meta leader %s sees %d peers, want %d", leader, got, want)
+	}
+	for _, p := range jsz.Meta.Replicas {
+		if !p.Current || p.Offline {
+			return fmt.Errorf("meta peer %s is not current", p.Name)
+		}
+	}
+	return nil
+}
+
+// MetaLeader returns the JetStream meta leader most nodes name.
+func (c *Cluster) MetaLeader(ctx context.Context) (string, error) {
+	return c.vote(ctx, func(j *serverJSInfo) string {
+		if j.Meta == nil {
+			return ""
+		}
+		return j.Meta.Leader
+	})
+}
+
+// StreamLeader returns the leader of a stream (in any account) that most
+// reachable nodes name, preferring a node that names itself on a tie.
+func (c *Cluster) StreamLeader(ctx context.Context, stream string) (string, error) {
+	return c.vote(ctx, func(j *serverJSInfo) string {
+		for _, acc := range j.AccountDetails {
+			for _, s := range acc.Streams {
+				if s.Name == stream && s.Cluster != nil {
+					return s.Cluster.Leader
+				}
+			}
+		}
+		return ""
+	})
+}
+
+// StreamCurrent reports nil when the stream has a leader every node agrees on
+// and the leader sees every replica current.
+func (c *Cluster) StreamCurrent(ctx context.Context, stream string) error {
+	leader, err := c.StreamLeader(ctx, stream)
+	if err != nil {
+		return err
+	}
+	ln := c.Node(leader)
+	if ln == nil {
+		return fmt.Errorf("stream leader %q is not a node", leader)
+	}
+	jsz, err := ln.Jsz(ctx)
+	if err != nil {
+		return err
+	}
+	for _, acc := range jsz.AccountDetails {
+		for _, s := range acc.Streams {
+			if s.Name != stream || s.Cluster == nil {
+				continue
+			}
+			if s.Cluster.Leader != leader {
+				return fmt.Errorf("stream %s leadership is moving", stream)
+			}
+			for _, p := range s.Cluster.Replicas {
+				if !p.Current || p.Offline {
+					return fmt.Errorf("stream %s replica %s is not current", stream, p.Name)
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("stream %s not found on its leader %s", stream, leader)
+}
+
+// vote asks every running node and returns the most named answer.
+func (c *Cluster) vote(ctx context.Context, pick func(*serverJSInfo) string) (string, error) {
+	votes := map[string]int{}
+	var errs []error
+	for _, n := range c.nodes {
+		if !n.Running() {
+			continue
+		}
+		j, err := n.Jsz(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l := pick(j); l != "" {
+			votes[l]++
+			if l == n.Spec.Name {
+				votes[l]++ // a self-claim breaks ties
+			}
+		}
+	}
+	if len(votes) == 0 {
+		if len(errs) > 0 {
+			return "", fmt.Errorf("no node named a leader: %w", errors.Join(errs...))
+		}
+		return "", errors.New("no node named a leader")
+	}
+	names := make([]string, 0, len(votes))
+	for n := range votes {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if votes[names[i]] != votes[names[j]] {
+			return votes[names[i]] > votes[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names[0], nil
+}
+
+// allocatePorts returns n consecutive free loopback ports from base. With base
+// 0 it picks a random base below the kernel's ephemeral range, so the ports
+// cannot be taken by the outgoing connections of the proxies and clients
+// between this check and the nodes binding them.
+func allocatePorts(base, n int) ([]int, error) {
+	if base > 0 {
+		if base+n-1 > 65535 {
+			return nil, fmt.Errorf("--base-port %d leaves no room for %d ports", base, n)
+		}
+		if p, ok := portsFree(base, n); !ok {
+			return nil, fmt.Errorf("port %d is in use: choose another --base-port or stop whatever listens there", p)
+		}
+		return seq(base, n), nil
+	}
+	for try := 0; try < 50; try++ {
+		b := 10000 + rand.IntN(20000-n)
+		if _, ok := portsFree(b, n); ok {
+			return seq(b, n), nil
+		}
+	}
+	return nil, errors.New("found no free range of loopback ports between 10000 and 30000: set --base-port")
+}
+
+// portsFree checks that each port can be bound; it returns the first that
+// cannot.
+func portsFree(base, n int) (int, bool) {
+	for p := base; p < base+n; p++ {
+		l, err := net.Listen("tcp", hostPort(p))
+		if err != nil {
+			return p, false
+		}
+		l.Close()
+	}
+	return 0, true
+}
+
+func seq(base, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = base + i
+	}
+	return out
+}

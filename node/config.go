@@ -1,0 +1,71 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ClusterName is the name every node's cluster block carries.
+const ClusterName = "jetsam"
+
+// DeadAdvertise is the route address every node advertises. Nothing listens
+// there, so route gossip cannot make a node dial another around the proxies
+// (a healed partial partition would otherwise re-route directly).
+const DeadAdvertise = "127.0.0.1:1"
+
+// Spec is one node's identity, ports and files.
+type Spec struct {
+	Name        string
+	ClientPort  int
+	ClusterPort int
+	HTTPPort    int
+	// Dir holds the node's config, log and data dir.
+	Dir string
+	// Routes are the addresses this node dials to reach its peers: the
+	// proxies of its outgoing links.
+	Routes []string
+}
+
+func (s Spec) ConfigPath() string { return filepath.Join(s.Dir, "nats.conf") }
+func (s Spec) LogPath() string    { return filepath.Join(s.Dir, "nats.log") }
+func (s Spec) StderrPath() string { return filepath.Join(s.Dir, "stderr.log") }
+func (s Spec) DataDir() string    { return filepath.Join(s.Dir, "data") }
+func (s Spec) ClientURL() string  { return "nats://" + hostPort(s.ClientPort) }
+func (s Spec) ClusterAddr() string {
+	return hostPort(s.ClusterPort)
+}
+func (s Spec) MonitorURL() string { return "http://" + hostPort(s.HTTPPort) }
+
+func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// Config renders the node's nats-server configuration.
+func (s Spec) Config() string {
+	var b strings.Builder
+	q := strconv.Quote
+	fmt.Fprintf(&b, "server_name: %s\n", q(s.Name))
+	fmt.Fprintf(&b, "listen: %s\n", q(hostPort(s.ClientPort)))
+	fmt.Fprintf(&b, "http: %s\n", q(hostPort(s.HTTPPort)))
+	fmt.Fprintf(&b, "log_file: %s\n", q(s.LogPath()))
+	b.WriteString("logtime: true\nlogtime_utc: true\n")
+	b.WriteString("jetstream {\n")
+	fmt.Fprintf(&b, "  store_dir: %s\n", q(s.DataDir()))
+	b.WriteString("  max_memory_store: 256MB\n  max_file_store: 8GB\n")
+	b.WriteString("}\n")
+	b.WriteString("cluster {\n")
+	fmt.Fprintf(&b, "  name: %s\n", q(ClusterName))
+	fmt.Fprintf(&b, "  listen: %s\n", q(hostPort(s.ClusterPort)))
+	fmt.Fprintf(&b, "  advertise: %s\n", q(DeadAdvertise))
+	// Clients stay on the node they were given: no other URLs are sent.
+	b.WriteString("  no_advertise: true\n")
+	// A blocked link is noticed (Stale Connection) within a few seconds.
+	b.WriteString("  ping_interval: \"1s\"\n  ping_max: 3\n")
+	b.WriteString("  routes: [\n")
+	for _, r := range s.Routes {
+		fmt.Fprintf(&b, "    %s\n", q("nats-route://"+r))
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}

@@ -1,0 +1,262 @@
+package results
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/checker"
+	"github.com/jetsam-dev/jetsam/history"
+)
+
+// MaxDiagrams caps how many failing keys get a linearization diagram, so the
+// page stays small.
+const MaxDiagrams = 5
+
+// WriteResults writes results.json into a run folder.
+func WriteResults(dir string, r *checker.Result) error {
+	return WriteJSON(filepath.Join(dir, ResultsFile), r)
+}
+
+// Check loads the history of a run folder (or a history file) and checks it.
+func Check(ctx context.Context, path string, opts checker.Options) (*checker.Result, *history.History, error) {
+	hp, _, err := ResolveHistory(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := history.Load(hp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not a readable history: %w", hp, err)
+	}
+	return checker.CheckHistory(ctx, h, opts), h, nil
+}
+
+// WriteReport writes report.html for a run folder from its files: test.json
+// (if present), results.json and, for the diagrams, history.jsonl.
+func WriteReport(dir string, diagramTimeout time.Duration) error {
+	var res checker.Result
+	if err := ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
+		return fmt.Errorf("report needs %s: %w", ResultsFile, err)
+	}
+	var test *TestInfo
+	var ti TestInfo
+	if err := ReadJSON(filepath.Join(dir, TestFile), &ti); err == nil {
+		test = &ti
+	}
+	var h *history.History
+	if hist, err := history.Load(filepath.Join(dir, HistoryFile)); err == nil {
+		h = hist
+	}
+	page, err := RenderReport(dir, test, &res, h, diagramTimeout)
+	if err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(dir, ReportFile), page)
+}
+
+// RenderReport builds the self-contained report page.
+func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.History, diagramTimeout time.Duration) ([]byte, error) {
+	d := reportData{Test: test, Res: res, Generated: time.Now().UTC().Format(time.RFC3339)}
+	switch res.Valid {
+	case checker.Valid:
+		d.Verdict, d.VerdictClass = "VALID", "valid"
+	case checker.Invalid:
+		d.Verdict, d.VerdictClass = "ANOMALY FOUND", "invalid"
+	default:
+		d.Verdict, d.VerdictClass = "UNKNOWN", "unknown"
+	}
+	if test != nil {
+		d.Replay = shellJoin(test.Command)
+		if b, err := json.MarshalIndent(test, "", "  "); err == nil {
+			d.TestJSON = string(b)
+		}
+	}
+	for _, w := range res.Faults {
+		fr := faultRow{Desc: w.Describe(), Start: secs(w.Start), End: "never healed", OKDuring: w.OKDuring, OKAfter: w.OKAfter, FirstOK: "-"}
+		if w.End != nil {
+			fr.End = secs(*w.End)
+		}
+		if w.FirstOKAfter != nil {
+			fr.FirstOK = secs(*w.FirstOKAfter)
+		}
+		d.Faults = append(d.Faults, fr)
+	}
+	names := make([]string, 0, len(res.Checkers))
+	for n := range res.Checkers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var ops []checker.Op
+	if h != nil {
+		ops = checker.Pair(h.Events)
+	}
+	for _, n := range names {
+		c := res.Checkers[n]
+		cs := checkerSection{Name: n, Check: c, Verdict: c.Valid.String()}
+		keys := make([]string, 0, len(c.Counts))
+		for k := range c.Counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			cs.Counts = append(cs.Counts, countRow{k, c.Counts[k]})
+		}
+		for _, a := range c.Anomalies {
+			cs.Anomalies = append(cs.Anomalies, anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; ")})
+		}
+		if n == checker.WorkloadKV && ops != nil {
+			for i, key := range c.FailingKeys {
+				if i == MaxDiagrams {
+					cs.DiagramNote = fmt.Sprintf("%d more failing keys have no diagram here; run `jetsam check` on the history to see them all.", len(c.FailingKeys)-MaxDiagrams)
+					break
+				}
+				var buf bytes.Buffer
+				if err := checker.VisualizeKV(&buf, ops, key, diagramTimeout); err != nil {
+					cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
+					continue
+				}
+				cs.Diagrams = append(cs.Diagrams, diagram{Key: key, HTML: buf.String()})
+			}
+		}
+		d.Checkers = append(d.Checkers, cs)
+	}
+	d.Files = listFiles(dir)
+	var out bytes.Buffer
+	if err := reportTemplate.Execute(&out, d); err != nil {
+		return nil, fmt.Errorf("render report: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+type reportData struct {
+	Test         *TestInfo
+	Res          *checker.Result
+	Verdict      string
+	VerdictClass string
+	Replay       string
+	TestJSON     string
+	Faults       []faultRow
+	Checkers     []checkerSection
+	Files        []string
+	Generated    string
+}
+
+type faultRow struct {
+	Desc, Start, End, FirstOK string
+	OKDuring, OKAfter         int
+}
+
+type checkerSection struct {
+	Name        string
+	Verdict     string
+	Check       *checker.Check
+	Counts      []countRow
+	Anomalies   []anomalyRow
+	Diagrams    []diagram
+	DiagramNote string
+}
+
+type countRow struct {
+	Name  string
+	Value int
+}
+
+type anomalyRow struct {
+	checker.Anomaly
+	At     string
+	Faults string
+}
+
+type diagram struct {
+	Key  string
+	HTML string
+}
+
+func secs(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
+
+// listFiles lists the run's raw files, relative to the run folder.
+func listFiles(dir string) []string {
+	var out []string
+	for _, f := range []string{TestFile, HistoryFile, ResultsFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			out = append(out, f)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, NodesDir, "*", "*"))
+	sort.Strings(logs)
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil && !fi.IsDir() {
+			rel, _ := filepath.Rel(dir, l)
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// shellJoin quotes a command line for a POSIX shell.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@") == "" {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>jetsam {{if .Test}}{{.Test.Name}} {{end}}{{.Verdict}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:16px 24px}
+.banner{padding:18px 24px;color:#fff;font-size:22px;font-weight:600}
+.banner.valid{background:#1f883d}.banner.invalid{background:#cf222e}.banner.unknown{background:#9a6700}
+.banner small{display:block;font-size:14px;font-weight:400;opacity:.9}
+section{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px 0;padding:12px 16px}
+h2{font-size:17px;margin:4px 0 10px}h3{font-size:15px;margin:12px 0 6px}
+table{border-collapse:collapse}td,th{border-bottom:1px solid #eaeef2;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
+code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;overflow:auto;max-height:400px}
+.ok{color:#1f883d}.bad{color:#cf222e}.unk{color:#9a6700}
+.anomaly{border-left:3px solid #cf222e;padding:4px 10px;margin:6px 0;background:#fff8f8}
+.kind{font-weight:600}iframe{width:100%;height:520px;border:1px solid #d0d7de}
+</style></head><body>
+<div class="banner {{.VerdictClass}}" id="verdict">{{.Verdict}}<small>{{if .Test}}{{.Test.Name}} · started {{.Test.Started.Format "2006-01-02 15:04:05 MST"}} · seed {{.Test.Seed}}{{end}}</small></div>
+<main>
+{{if .Replay}}<section><h2>Replay</h2><pre id="replay">{{.Replay}}</pre></section>{{end}}
+<section><h2>Summary</h2><table>
+<tr><th>operations ok</th><td class="ok">{{.Res.Ops.OK}}</td></tr>
+<tr><th>operations failed</th><td>{{.Res.Ops.Fail}}</td></tr>
+<tr><th>operations indeterminate</th><td>{{.Res.Ops.Info}}</td></tr>
+{{if .Test}}{{if .Test.Run.ReadySeconds}}<tr><th>cluster ready in</th><td>{{printf "%.2fs" .Test.Run.ReadySeconds}}</td></tr>{{end}}
+{{if .Test.Run.Interrupted}}<tr><th>run</th><td class="unk">interrupted before its final phase</td></tr>{{end}}
+{{if .Test.Run.Error}}<tr><th>run error</th><td class="bad">{{.Test.Run.Error}}</td></tr>{{end}}{{end}}
+<tr><th>check took</th><td>{{printf "%.2fs" .Res.CheckSeconds}}</td></tr>
+{{if .Res.Truncated}}<tr><th>history</th><td class="unk">last line torn by a crash and dropped</td></tr>{{end}}
+</table></section>
+<section id="faults"><h2>Faults</h2>{{if .Faults}}<table>
+<tr><th>fault</th><th>in place</th><th>healed</th><th>ok during</th><th>ok after heal</th><th>first ok after heal</th></tr>
+{{range .Faults}}<tr class="fault"><td>{{.Desc}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
+{{end}}</table>{{else}}<p>No faults were injected.</p>{{end}}</section>
+{{range .Checkers}}<section class="checker" id="checker-{{.Name}}"><h2>Checker {{.Name}}: <span class="{{if eq .Verdict "valid"}}ok{{else if eq .Verdict "invalid"}}bad{{else}}unk{{end}}">{{.Verdict}}</span></h2>
+{{range .Check.Notes}}<p class="unk">{{.}}</p>{{end}}
+{{if .Anomalies}}<h3>Anomalies</h3>{{range .Anomalies}}<div class="anomaly"><span class="kind">{{.Kind}}</span>{{if .Key}} · key {{.Key}}{{end}}{{if .Node}} · node {{.Node}}{{end}}{{if .ReadMode}} · {{.ReadMode}} read{{end}} · at {{.At}} · ops {{range $i, $o := .Ops}}{{if $i}}, {{end}}{{$o}}{{end}}
+<div>{{.Explanation}}</div>{{if .Faults}}<div>Active fault: {{.Faults}}</div>{{else}}<div>No fault was active.</div>{{end}}</div>{{end}}{{end}}
+<h3>Counts</h3><table>{{range .Counts}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}</table>
+{{range .Diagrams}}<h3>Linearization diagram of key {{.Key}}</h3><iframe title="key {{.Key}}" srcdoc="{{.HTML}}"></iframe>{{end}}
+{{if .DiagramNote}}<p>{{.DiagramNote}}</p>{{end}}
+</section>{{end}}
+<section><h2>Raw files</h2><ul>{{range .Files}}<li><a href="{{.}}">{{.}}</a></li>{{end}}</ul></section>
+{{if .TestJSON}}<section><h2>Configuration</h2><pre>{{.TestJSON}}</pre></section>{{end}}
+<p><small>Written by jetsam at {{.Generated}}.</small></p>
+</main></body></html>
+`))

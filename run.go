@@ -1,0 +1,408 @@
+package jetsam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/checker"
+	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/nemesis"
+	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/results"
+	"github.com/jetsam-dev/jetsam/workload"
+)
+
+// ErrSetup wraps every error that kept a run from starting: exit code 3.
+var ErrSetup = errors.New("the test could not run")
+
+// Outcome is what a run produced.
+type Outcome struct {
+	// Dir is the run folder under the store.
+	Dir    string
+	Result *checker.Result
+	Test   *results.TestInfo
+	// Interrupted: the run was stopped before its final phase.
+	Interrupted bool
+}
+
+// ExitCode maps the outcome to jetsam's exit codes: 0 valid, 1 anomaly,
+// 2 unknown.
+func (o *Outcome) ExitCode() int {
+	switch o.Result.Valid {
+	case checker.Valid:
+		return 0
+	case checker.Invalid:
+		return 1
+	}
+	return 2
+}
+
+// RunOptions are how a run talks to the person watching it.
+type RunOptions struct {
+	// Status receives the progress line; Log receives one line per event
+	// worth knowing (cluster ready, faults). Either may be nil.
+	Status io.Writer
+	Log    io.Writer
+	// StatusIsTerminal redraws the status line in place.
+	StatusIsTerminal bool
+	// Command is the command line that replays this run.
+	Command []string
+}
+
+// Bucket is the KV bucket the register workload uses.
+const Bucket = "jetsam"
+
+// Run performs one test: start the cluster, run the workload under the
+// nemesis, heal, recover, read finally, stop the cluster, check and store.
+// When ctx ends early the run stops its clients and nodes and still checks
+// and stores the history it has. Errors wrapping ErrSetup mean nothing was
+// tested.
+func Run(ctx context.Context, cfg Config, ro RunOptions) (out *Outcome, err error) {
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	if len(cfg.NodeCommand) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("%w: find this binary to run nodes: %w", ErrSetup, err)
+		}
+		cfg.NodeCommand = []string{exe, "node"}
+	}
+	logf := func(format string, args ...any) {
+		if ro.Log != nil {
+			fmt.Fprintf(ro.Log, format+"\n", args...)
+		}
+	}
+	started := time.Now()
+	dir, err := results.NewRunDir(cfg.Store, cfg.Name, started)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	r := &runner{cfg: cfg, ro: ro, dir: dir, logf: logf}
+	setup := "setup"
+	r.current.Store(&setup)
+	cfgJSON, _ := json.Marshal(cfg)
+	r.test = &results.TestInfo{
+		Name: cfg.Name, Seed: cfg.Seed, Command: ro.Command, Config: cfgJSON,
+		Versions: results.Versions{Jetsam: Version(), NatsServer: node.ServerVersion, Go: runtime.Version()},
+		Started:  started.UTC(),
+		Run:      results.RunInfo{Phase: "setup"},
+	}
+	if err := r.saveTest(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	logf("jetsam: run folder %s", dir)
+
+	defer func() {
+		if p := recover(); p != nil {
+			r.teardown()
+			stack := filepath.Join(dir, "panic.txt")
+			_ = os.WriteFile(stack, fmt.Appendf(nil, "%v\n\n%s", p, debug.Stack()), 0o644)
+			err = fmt.Errorf("internal error (a bug in jetsam: %v); the stack is in %s", p, stack)
+		}
+	}()
+	return r.run(ctx)
+}
+
+type runner struct {
+	cfg  Config
+	ro   RunOptions
+	dir  string
+	logf func(string, ...any)
+	test *results.TestInfo
+
+	cluster  *node.Cluster
+	kv       *workload.KV
+	rec      *history.Recorder
+	stopOnce sync.Once
+	// current is the phase shown on the status line.
+	current atomic.Pointer[string]
+}
+
+func (r *runner) saveTest() error {
+	return results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.test)
+}
+
+func (r *runner) phase(p string) {
+	r.test.Run.Phase = p
+	r.current.Store(&p)
+	_ = r.saveTest()
+}
+
+func (r *runner) run(ctx context.Context) (*Outcome, error) {
+	cfg := r.cfg
+	defer r.teardown()
+
+	// Setup: nothing has been tested if this fails.
+	setupErr := func(err error) (*Outcome, error) {
+		r.test.Run.Error = err.Error()
+		r.test.Run.Ended = time.Now().UTC()
+		_ = r.saveTest()
+		return &Outcome{Dir: r.dir, Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, node.ServerVersion)
+	cluster, err := node.Start(ctx, node.Options{
+		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
+		Command: cfg.NodeCommand,
+	})
+	if err != nil {
+		return setupErr(fmt.Errorf("could not start the cluster: %w", err))
+	}
+	r.cluster = cluster
+	r.test.Run.ReadySeconds = cluster.ReadyIn.Seconds()
+	for _, n := range cluster.Nodes() {
+		s := n.Spec
+		r.test.Run.Nodes = append(r.test.Run.Nodes, results.NodeInfo{Name: s.Name, ClientPort: s.ClientPort, ClusterPort: s.ClusterPort, HTTPPort: s.HTTPPort})
+	}
+	r.logf("jetsam: cluster of %d nodes ready in %.2fs", cfg.Nodes, cluster.ReadyIn.Seconds())
+
+	var eps []workload.Endpoint
+	for _, n := range cluster.Nodes() {
+		eps = append(eps, workload.Endpoint{Name: n.Spec.Name, URL: n.Spec.ClientURL()})
+	}
+	r.kv = workload.NewKV(workload.KVOptions{
+		Nodes: eps, Bucket: Bucket, Replicas: cfg.Replicas, Concurrency: cfg.Concurrency,
+		Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Rate: cfg.Rate, ReadMode: cfg.ReadMode,
+		OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
+	})
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = r.kv.Setup(sctx)
+	if err == nil {
+		err = waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, r.kv.Stream()) })
+	}
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted during setup")
+		}
+		return setupErr(fmt.Errorf("could not set up the workload: %w", err))
+	}
+
+	rec, err := history.Create(filepath.Join(r.dir, results.HistoryFile))
+	if err != nil {
+		return setupErr(err)
+	}
+	r.rec = rec
+
+	// Main phase: clients and nemesis until the time limit.
+	r.phase("main")
+	nem := nemesis.New(cluster, rec, nemesis.Options{
+		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Shapes: cfg.PartitionShapes,
+		Stream: r.kv.Stream(), Seed: cfg.Seed, Logf: r.logf,
+	})
+	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
+	stopStatus := r.status(mctx, nem)
+	var wg sync.WaitGroup
+	var runErr error
+	wg.Add(2)
+	var errMu sync.Mutex
+	fail := func(err error) {
+		errMu.Lock()
+		runErr = errors.Join(runErr, err)
+		errMu.Unlock()
+		mcancel()
+	}
+	go func() {
+		defer wg.Done()
+		defer catch(fail)
+		_ = nem.Run(mctx)
+	}()
+	go func() {
+		defer wg.Done()
+		defer catch(fail)
+		if err := r.kv.Run(mctx, rec); err != nil {
+			fail(err)
+		}
+	}()
+	wg.Wait()
+	mcancel()
+	interrupted := ctx.Err() != nil
+
+	// Recovery and final reads, unless the run was stopped.
+	if !interrupted && runErr == nil {
+		r.phase("recover")
+		began := time.Now()
+		rctx, rcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
+		err := waitFor(rctx, func(c context.Context) error {
+			if err := cluster.WaitReady(c); err != nil {
+				return err
+			}
+			return cluster.StreamCurrent(c, r.kv.Stream())
+		})
+		rcancel()
+		if err != nil {
+			r.logf("jetsam: cluster did not fully recover within %s (%v); final reads go ahead", cfg.RecoverTimeout, err)
+		} else {
+			r.test.Run.RecoverSeconds = time.Since(began).Seconds()
+			r.logf("jetsam: cluster recovered in %.2fs", r.test.Run.RecoverSeconds)
+		}
+		r.phase("final")
+		fctx, fcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
+		if err := r.kv.Final(fctx, rec); err != nil {
+			r.logf("jetsam: final reads incomplete: %v", err)
+		}
+		fcancel()
+		interrupted = ctx.Err() != nil
+	}
+	stopStatus()
+	if runErr != nil {
+		r.test.Run.Error = runErr.Error()
+	}
+	r.test.Run.Interrupted = interrupted
+	if interrupted {
+		r.logf("jetsam: interrupted; stopping the cluster and checking the history so far")
+	}
+
+	// Stop everything before checking, so a slow check holds no processes.
+	r.teardown()
+	r.phase("check")
+	if err := rec.Close(); err != nil {
+		r.test.Run.Error = err.Error()
+	}
+	res, _, err := results.Check(context.Background(), r.dir, checker.Options{Timeout: time.Duration(cfg.CheckTimeout)})
+	if err != nil {
+		return setupErr(err)
+	}
+	if interrupted || runErr != nil {
+		res.Valid = checker.Merge(res.Valid, checker.Unknown)
+	}
+	if err := results.WriteResults(r.dir, res); err != nil {
+		return nil, err
+	}
+	r.test.Run.Ended = time.Now().UTC()
+	r.phase("done")
+	if err := results.WriteReport(r.dir, time.Duration(cfg.CheckTimeout)); err != nil {
+		r.logf("jetsam: report: %v", err)
+	}
+	if res.Valid == checker.Valid {
+		// A valid run's data dirs hold nothing anyone needs; logs stay.
+		for _, n := range cluster.Nodes() {
+			_ = os.RemoveAll(n.Spec.DataDir())
+		}
+	}
+	return &Outcome{Dir: r.dir, Result: res, Test: r.test, Interrupted: interrupted}, nil
+}
+
+// teardown disconnects clients and stops every node; safe to call twice.
+func (r *runner) teardown() {
+	r.stopOnce.Do(func() {
+		if r.kv != nil {
+			r.kv.Close()
+		}
+		if r.cluster != nil {
+			r.cluster.Heal()
+			if err := r.cluster.Stop(10 * time.Second); err != nil {
+				r.logf("jetsam: stopping the cluster: %v", err)
+			}
+		}
+	})
+}
+
+// status prints the progress line until the returned function is called.
+func (r *runner) status(ctx context.Context, nem *nemesis.Nemesis) (stop func()) {
+	if r.ro.Status == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	limit := time.Duration(r.cfg.TimeLimit)
+	go func() {
+		defer close(finished)
+		every := 5 * time.Second
+		if r.ro.StatusIsTerminal {
+			every = time.Second
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var lastOK int64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				if r.ro.StatusIsTerminal {
+					fmt.Fprint(r.ro.Status, "\n")
+				}
+				return
+			case now := <-t.C:
+				_, ok, fail, info := r.rec.Counts()
+				rate := float64(ok-lastOK) / now.Sub(last).Seconds()
+				lastOK, last = ok, now
+				fault := nem.Active()
+				if fault == "" {
+					fault = "none"
+				}
+				elapsed := time.Duration(r.rec.Now()).Truncate(time.Second)
+				line := fmt.Sprintf("[%s %s/%s] ok %d  fail %d  info %d  %.0f ok/s  fault: %s",
+					*r.current.Load(), elapsed, limit, ok, fail, info, rate, fault)
+				if r.ro.StatusIsTerminal {
+					fmt.Fprint(r.ro.Status, "\r\033[K"+line)
+				} else {
+					fmt.Fprintln(r.ro.Status, line)
+				}
+			}
+		}
+	}()
+	return func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+		}
+		<-finished
+	}
+}
+
+// catch turns a panic of a run goroutine into an error, so the run still
+// stops its nodes and stores what it has.
+func catch(fail func(error)) {
+	if p := recover(); p != nil {
+		fail(fmt.Errorf("internal error (a bug in jetsam): %v\n%s", p, debug.Stack()))
+	}
+}
+
+// waitFor retries check until it succeeds or ctx ends.
+func waitFor(ctx context.Context, check func(context.Context) error) error {
+	var last error
+	for {
+		if last = check(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Version is this build's version: the module version, or the VCS revision.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v = s.Value[:12]
+		}
+		if s.Key == "vcs.modified" {
+			if m, _ := strconv.ParseBool(s.Value); m {
+				v += "+dirty"
+			}
+		}
+	}
+	return v
+}
