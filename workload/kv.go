@@ -281,7 +281,7 @@ func rejectedCAS(err error) bool {
 	switch apiErr.ErrorCode {
 	case jetstream.JSErrCodeStreamWrongLastSequence, // 10071
 		jetstream.JSErrCodeStreamWrongLastSequenceConstant, // 10164
-		errCodeExpectedLastSeqNotReady: // 10163
+		errCodeExpectedLastSeqNotReady:                     // 10163
 		return true
 	}
 	return false
