@@ -338,3 +338,15 @@ func Load(b []byte) (*Result, error) {
 
 // seconds formats a history time for people.
 func seconds(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
+
+// ago formats an interval for people, to three significant digits.
+func ago(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}

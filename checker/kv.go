@@ -256,7 +256,7 @@ func explainKey(key string, ops []Op) []Anomaly {
 			what = "seen by a read"
 		}
 		a.Explanation = fmt.Sprintf("%s returned %s, but revision %d (%s) had already been %s by op %d on %s, acknowledged %s before this read began",
-			where, saw, w.Rev, valueOf(w), what, w.Index, w.Node, seconds(r.Call-w.Return))
+			where, saw, w.Rev, valueOf(w), what, w.Index, w.Node, ago(r.Call-w.Return))
 		if r.Phase == history.PhaseFinal && w.F != history.FRead {
 			a.Kind = KindLostWrite
 			a.Explanation = fmt.Sprintf("acknowledged write op %d (%s at revision %d, on %s) is missing: the %s returned %s",

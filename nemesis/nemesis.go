@@ -88,14 +88,22 @@ func (n *Nemesis) Active() string {
 }
 
 // Run alternates quiet and faulty intervals until ctx ends, then heals
-// whatever is in place. Every fault is healed when Run returns.
+// whatever is in place. Every fault is healed when Run returns. When ctx has
+// a deadline, no fault starts unless at least half an interval of quiet can
+// follow its heal, so the clients' recovery after every fault is in the
+// history.
 func (n *Nemesis) Run(ctx context.Context) error {
 	if len(n.o.Faults) == 0 {
 		<-ctx.Done()
 		return nil
 	}
+	deadline, hasDeadline := ctx.Deadline()
 	for {
 		if !sleep(ctx, n.o.Interval) {
+			return nil
+		}
+		if hasDeadline && time.Until(deadline) < n.o.Interval+n.o.Interval/2 {
+			<-ctx.Done()
 			return nil
 		}
 		f := n.o.Faults[n.rng.IntN(len(n.o.Faults))]
