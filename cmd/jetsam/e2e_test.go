@@ -411,3 +411,43 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// TestKilledRunLeavesCheckableHistory: SIGKILL gives jetsam no chance to
+// clean up; the nodes die with it (parent-death signal), and the history
+// written so far checks.
+func TestKilledRunLeavesCheckableHistory(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	cmd := exec.Command(jetsamBin, "run", "--store", store, "--time-limit", "60s", "--nemesis", "none")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if !waitUntil(30*time.Second, func() bool {
+		fi, err := os.Stat(filepath.Join(store, "latest", results.HistoryFile))
+		return err == nil && fi.Size() > 100_000
+	}) {
+		t.Fatal("the run never got going")
+	}
+	if len(nodeProcesses(t, store)) != 3 {
+		t.Fatal("want 3 node processes")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !waitUntil(10*time.Second, func() bool { return len(nodeProcesses(t, store)) == 0 }) {
+		t.Fatalf("nodes outlived a killed jetsam: %v", nodeProcesses(t, store))
+	}
+	dir := runDir(t, store)
+	c := runJetsam(t, time.Minute, "check", "--write", dir)
+	if c.code != exitUnknown {
+		t.Fatalf("check of a killed run: exit %d, want 2 (no final reads)\n%s", c.code, c.stdout)
+	}
+	if !strings.Contains(c.stdout, "no successful final read") {
+		t.Fatalf("check does not say why the verdict is unknown:\n%s", c.stdout)
+	}
+	if res := loadResults(t, dir); res.Valid != checker.Unknown || res.Ops.OK == 0 {
+		t.Fatalf("results.json: valid %s, %d ok", res.Valid, res.Ops.OK)
+	}
+}
