@@ -88,22 +88,25 @@ func (n *Nemesis) Active() string {
 }
 
 // Run alternates quiet and faulty intervals until ctx ends, then heals
-// whatever is in place. Every fault is healed when Run returns. When ctx has
-// a deadline, no fault starts unless at least half an interval of quiet can
-// follow its heal, so the clients' recovery after every fault is in the
-// history.
+// whatever is in place. Every fault is healed when Run returns. Faults start
+// at planned instants (odd multiples of the interval from the start), so
+// slow steps do not make the schedule drift. When ctx has a deadline, no
+// fault starts unless two fifths of an interval of quiet can follow its
+// heal, so the clients' recovery after every fault is in the history.
 func (n *Nemesis) Run(ctx context.Context) error {
 	if len(n.o.Faults) == 0 {
 		<-ctx.Done()
 		return nil
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	for {
-		if !sleep(ctx, n.o.Interval) {
+	start := time.Now()
+	for k := 0; ; k++ {
+		at := start.Add(time.Duration(2*k+1) * n.o.Interval)
+		if hasDeadline && deadline.Sub(at) < n.o.Interval+2*n.o.Interval/5 {
+			<-ctx.Done()
 			return nil
 		}
-		if hasDeadline && time.Until(deadline) < n.o.Interval+n.o.Interval/2 {
-			<-ctx.Done()
+		if !sleepUntil(ctx, at) {
 			return nil
 		}
 		f := n.o.Faults[n.rng.IntN(len(n.o.Faults))]
@@ -112,7 +115,7 @@ func (n *Nemesis) Run(ctx context.Context) error {
 			n.o.Logf("nemesis: %v", err)
 			continue
 		}
-		sleep(ctx, n.o.Interval)
+		sleepUntil(ctx, at.Add(n.o.Interval))
 		// Heal even when the run is over: no fault outlives the main phase.
 		heal()
 		if ctx.Err() != nil {
@@ -198,6 +201,11 @@ func (n *Nemesis) streamLeader(ctx context.Context) (string, error) {
 
 func (n *Nemesis) record(t history.Type, f string, fault *history.Fault) {
 	n.rec.Record(history.Event{Type: t, Process: history.Nemesis, F: f, Fault: fault})
+}
+
+// sleepUntil waits until t or until ctx ends; it reports whether t came.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	return sleep(ctx, time.Until(t))
 }
 
 // sleep waits for d or until ctx ends; it reports whether d passed.

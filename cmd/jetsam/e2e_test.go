@@ -161,12 +161,15 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 }
 
 // TestPartitionedRunWithoutReadsIsValid: writes are linearizable under
-// partitions, and the cluster serves again after every heal.
+// partitions, and the cluster serves again after every heal. The interval
+// is the default 10s: after a leader's isolation heals, its higher term
+// forces another election, and requests sent meanwhile wait out their 5s
+// timeout, so a shorter quiet interval can pass without a success.
 func TestPartitionedRunWithoutReadsIsValid(t *testing.T) {
 	testlock.Cluster(t)
 	store := t.TempDir()
-	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "24s", "--nemesis", "partition",
-		"--nemesis-interval", "5s", "--read-mode", "none", "--seed", "7")
+	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "45s", "--nemesis", "partition",
+		"--read-mode", "none", "--seed", "7")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -175,10 +178,13 @@ func TestPartitionedRunWithoutReadsIsValid(t *testing.T) {
 	if res.Valid != checker.Valid || res.Ops.OK < 300 {
 		t.Fatalf("valid %s with %d ok ops; want valid with hundreds", res.Valid, res.Ops.OK)
 	}
-	if len(res.Faults) < 2 {
-		t.Fatalf("%d faults in 24s at a 5s interval, want at least 2", len(res.Faults))
+	if len(res.Faults) != 2 {
+		t.Fatalf("%d faults in 45s at a 10s interval, want 2", len(res.Faults))
 	}
 	for _, f := range res.Faults {
+		if f.FirstOKAfter != nil {
+			t.Logf("%s: %d ok during, first ok %s after the heal, %d ok after", f.Describe(), f.OKDuring, time.Duration(*f.FirstOKAfter), f.OKAfter)
+		}
 		if f.End == nil || f.OKAfter == 0 {
 			t.Errorf("fault %s: healed %v, %d ok ops after the heal; want healed and some", f.Describe(), f.End != nil, f.OKAfter)
 		}
@@ -310,7 +316,7 @@ func TestInterruptStopsEverything(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	// Interrupt half way through a fault.
-	if !waitUntil(30*time.Second, func() bool {
+	if !waitUntil(60*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(store, "latest", results.HistoryFile))
 		return err == nil && bytes.Contains(b, []byte(`"process":"nemesis"`))
 	}) {
@@ -419,15 +425,17 @@ func TestKilledRunLeavesCheckableHistory(t *testing.T) {
 	testlock.Cluster(t)
 	store := t.TempDir()
 	cmd := exec.Command(jetsamBin, "run", "--store", store, "--time-limit", "60s", "--nemesis", "none")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	if !waitUntil(30*time.Second, func() bool {
+	if !waitUntil(60*time.Second, func() bool {
 		fi, err := os.Stat(filepath.Join(store, "latest", results.HistoryFile))
 		return err == nil && fi.Size() > 100_000
 	}) {
-		t.Fatal("the run never got going")
+		t.Fatalf("the run never got going:\n%s", stderr.String())
 	}
 	if len(nodeProcesses(t, store)) != 3 {
 		t.Fatal("want 3 node processes")
