@@ -81,9 +81,15 @@ func Run(ctx context.Context, cfg Config, ro RunOptions) (out *Outcome, err erro
 		cfg.NodeCommand = []string{exe, "node"}
 	}
 	logf := func(format string, args ...any) {
-		if ro.Log != nil {
-			fmt.Fprintf(ro.Log, format+"\n", args...)
+		if ro.Log == nil {
+			return
 		}
+		if ro.StatusIsTerminal {
+			// Clear the status line being redrawn in place; the next tick
+			// draws it again below this line.
+			format = "\r\033[K" + format
+		}
+		fmt.Fprintf(ro.Log, format+"\n", args...)
 	}
 	started := time.Now()
 	dir, err := results.NewRunDir(cfg.Store, cfg.Name, started)

@@ -308,27 +308,16 @@ func TestDirectReadsUnderPartitionAreStale(t *testing.T) {
 func TestInterruptStopsEverything(t *testing.T) {
 	testlock.Cluster(t)
 	store := t.TempDir()
-	cmd := exec.Command(jetsamBin, "run", "--store", store, "--time-limit", "60s", "--nemesis-interval", "3s")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	run := startJetsam(t, "run", "--store", store, "--time-limit", "60s", "--nemesis-interval", "3s")
 	// Interrupt half way through a fault.
-	if !waitUntil(60*time.Second, func() bool {
-		b, err := os.ReadFile(filepath.Join(store, "latest", results.HistoryFile))
-		return err == nil && bytes.Contains(b, []byte(`"process":"nemesis"`))
-	}) {
-		t.Fatalf("no fault began:\n%s", stderr.String())
-	}
+	run.waitHistory(t, store, func(b []byte) bool { return bytes.Contains(b, []byte(`"process":"nemesis"`)) })
 	time.Sleep(1500 * time.Millisecond)
 	nodes := nodeProcesses(t, store)
 	if len(nodes) != 3 {
 		t.Fatalf("found %d node processes, want 3", len(nodes))
 	}
 	sent := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := run.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	gone := waitUntil(20*time.Second, func() bool { return len(nodeProcesses(t, store)) == 0 })
@@ -336,15 +325,14 @@ func TestInterruptStopsEverything(t *testing.T) {
 		t.Fatalf("node processes still running 20s after SIGINT: %v", nodeProcesses(t, store))
 	}
 	t.Logf("nodes gone %.1fs after SIGINT", time.Since(sent).Seconds())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
+	case <-run.done:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("jetsam still running 60s after SIGINT:\n%s", stderr.String())
+		t.Fatalf("jetsam still running 60s after SIGINT:\n%s", run.stderr.String())
 	}
-	if code := cmd.ProcessState.ExitCode(); code != exitUnknown && code != exitAnomaly {
-		t.Fatalf("exit %d after SIGINT, want 2 (or 1)\n%s", code, stderr.String())
+	code := run.cmd.ProcessState.ExitCode()
+	if code != exitUnknown && code != exitAnomaly {
+		t.Fatalf("exit %d after SIGINT, want 2 (or 1)\n%s", code, run.stderr.String())
 	}
 	dir := runDir(t, store)
 	h, err := history.Load(filepath.Join(dir, results.HistoryFile))
@@ -359,8 +347,54 @@ func TestInterruptStopsEverything(t *testing.T) {
 	if c.code != exitUnknown && c.code != exitAnomaly {
 		t.Fatalf("check of the interrupted run: exit %d\n%s", c.code, c.stdout)
 	}
-	if c.code != cmd.ProcessState.ExitCode() {
-		t.Fatalf("check says %d, the run said %d", c.code, cmd.ProcessState.ExitCode())
+	if c.code != code {
+		t.Fatalf("check says %d, the run said %d", c.code, code)
+	}
+}
+
+// started is a jetsam run in the background.
+type started struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{} // closed when it has exited
+}
+
+func startJetsam(t *testing.T, args ...string) *started {
+	t.Helper()
+	s := &started{cmd: exec.Command(jetsamBin, args...), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	})
+	return s
+}
+
+func (s *started) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitHistory waits until the run's history holds want, failing early if
+// jetsam exits first.
+func (s *started) waitHistory(t *testing.T, store string, want func([]byte) bool) {
+	t.Helper()
+	if !waitUntil(60*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(store, "latest", results.HistoryFile))
+		return s.exited() || (err == nil && want(b))
+	}) || s.exited() {
+		t.Fatalf("the run did not get going (exited %v):\n%s", s.exited(), s.stderr.String())
 	}
 }
 
@@ -424,26 +458,15 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 func TestKilledRunLeavesCheckableHistory(t *testing.T) {
 	testlock.Cluster(t)
 	store := t.TempDir()
-	cmd := exec.Command(jetsamBin, "run", "--store", store, "--time-limit", "60s", "--nemesis", "none")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if !waitUntil(60*time.Second, func() bool {
-		fi, err := os.Stat(filepath.Join(store, "latest", results.HistoryFile))
-		return err == nil && fi.Size() > 100_000
-	}) {
-		t.Fatalf("the run never got going:\n%s", stderr.String())
-	}
+	run := startJetsam(t, "run", "--store", store, "--time-limit", "60s", "--nemesis", "none")
+	run.waitHistory(t, store, func(b []byte) bool { return len(b) > 100_000 })
 	if len(nodeProcesses(t, store)) != 3 {
 		t.Fatal("want 3 node processes")
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := run.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
+	<-run.done
 	if !waitUntil(10*time.Second, func() bool { return len(nodeProcesses(t, store)) == 0 }) {
 		t.Fatalf("nodes outlived a killed jetsam: %v", nodeProcesses(t, store))
 	}
