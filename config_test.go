@@ -1,0 +1,48 @@
+package jetsam
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeFaultsAndConcurrency(t *testing.T) {
+	c := Defaults()
+	c.Nodes = 5
+	c.Nemesis = []string{"none"}
+	c.Normalize()
+	if len(c.Nemesis) != 0 || c.Concurrency != 10 {
+		t.Fatalf("none gave %v, concurrency %d (want none, 2 per node)", c.Nemesis, c.Concurrency)
+	}
+	c.Nemesis = []string{"all", "partition"}
+	c.Normalize()
+	if !slices.Equal(c.Nemesis, []string{"partition"}) {
+		t.Fatalf("all gave %v", c.Nemesis)
+	}
+}
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Replicas = 4 }, "--replicas 4 is more than --nodes 3"},
+		{func(c *Config) { c.Keys = 0 }, "--keys"},
+		{func(c *Config) { c.ReadMode = "eventually" }, "--read-mode"},
+		{func(c *Config) { c.PartitionShapes = []string{"ring"} }, "--partition-shapes"},
+		{func(c *Config) { c.Name = "a/b" }, "--name"},
+	} {
+		c := Defaults()
+		tc.edit(&c)
+		c.Normalize()
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error naming %s", err, tc.want)
+		}
+	}
+	c := Defaults()
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
