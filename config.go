@@ -31,11 +31,20 @@ type Config struct {
 	OpTimeout       Duration `json:"op_timeout"`
 	Nemesis         []string `json:"nemesis"`
 	NemesisInterval Duration `json:"nemesis_interval"`
+	NemesisOverlap  bool     `json:"nemesis_overlap,omitempty"`
 	PartitionShapes []string `json:"partition_shapes"`
-	Seed            uint64   `json:"seed"`
-	CheckTimeout    Duration `json:"check_timeout"`
-	RecoverTimeout  Duration `json:"recover_timeout"`
-	BasePort        int      `json:"base_port,omitempty"`
+	// CutMode is how a cut link treats new connections: hold them
+	// unanswered (a dropped SYN) or refuse them.
+	CutMode string `json:"cut_mode"`
+	// Latency and Jitter are the latency package's delay; Bandwidth is the
+	// bandwidth package's cap in bytes per second.
+	Latency        Duration `json:"latency"`
+	Jitter         Duration `json:"jitter"`
+	Bandwidth      int64    `json:"bandwidth"`
+	Seed           uint64   `json:"seed"`
+	CheckTimeout   Duration `json:"check_timeout"`
+	RecoverTimeout Duration `json:"recover_timeout"`
+	BasePort       int      `json:"base_port,omitempty"`
 	// NodeCommand runs one node; the config flag is appended. Empty means
 	// this binary's own "node" subcommand.
 	NodeCommand []string `json:"-"`
@@ -58,10 +67,20 @@ func Defaults() Config {
 		OpTimeout:       Duration(5 * time.Second),
 		Nemesis:         []string{nemesis.FaultPartition},
 		NemesisInterval: Duration(10 * time.Second),
+		CutMode:         CutHold,
+		Latency:         Duration(100 * time.Millisecond),
+		Jitter:          Duration(20 * time.Millisecond),
+		Bandwidth:       128 << 10,
 		CheckTimeout:    Duration(5 * time.Minute),
 		RecoverTimeout:  Duration(60 * time.Second),
 	}
 }
+
+// Cut modes.
+const (
+	CutHold   = "hold"
+	CutRefuse = "refuse"
+)
 
 // Workloads lists the workloads this version runs.
 var Workloads = []string{"kv"}
@@ -88,7 +107,7 @@ func (c *Config) Normalize() {
 	slices.Sort(faults)
 	c.Nemesis = slices.Compact(faults)
 	if len(c.PartitionShapes) == 0 {
-		c.PartitionShapes = nemesis.Shapes
+		c.PartitionShapes = nemesis.ShapesFor(c.Nodes)
 	}
 }
 
@@ -134,11 +153,27 @@ func (c *Config) Validate() error {
 		if !slices.Contains(nemesis.Packages, f) {
 			return fmt.Errorf("--nemesis %q is not a fault package this version has (%s, or none or all)", f, strings.Join(nemesis.Packages, ", "))
 		}
+		if f != nemesis.FaultClients && c.Nodes < 2 {
+			return fmt.Errorf("--nemesis %s needs at least 2 nodes, and --nodes is %d", f, c.Nodes)
+		}
 	}
 	for _, s := range c.PartitionShapes {
 		if !slices.Contains(nemesis.Shapes, s) {
 			return fmt.Errorf("--partition-shapes %q is not one of %s", s, strings.Join(nemesis.Shapes, ", "))
 		}
+		if need := nemesis.ShapeMinNodes[s]; c.Nodes < need {
+			return fmt.Errorf("--partition-shapes %s needs at least %d nodes, and --nodes is %d", s, need, c.Nodes)
+		}
+	}
+	switch {
+	case c.CutMode != CutHold && c.CutMode != CutRefuse:
+		return fmt.Errorf("--cut-mode %q is not hold or refuse", c.CutMode)
+	case c.Latency < 0:
+		return fmt.Errorf("--latency must not be negative, got %s", c.Latency)
+	case c.Jitter < 0:
+		return fmt.Errorf("--jitter must not be negative, got %s", c.Jitter)
+	case c.Bandwidth <= 0:
+		return fmt.Errorf("--bandwidth must be positive, got %d bytes/s", c.Bandwidth)
 	}
 	return nil
 }

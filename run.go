@@ -130,6 +130,7 @@ type runner struct {
 	test *results.TestInfo
 
 	cluster  *node.Cluster
+	target   *target
 	kv       *workload.KV
 	rec      *history.Recorder
 	stopOnce sync.Once
@@ -174,12 +175,23 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	}
 	r.logf("jetsam: cluster of %d nodes ready in %.2fs", cfg.Nodes, cluster.ReadyIn.Seconds())
 
+	// Each client reaches its node through a proxy of its own, so it can be
+	// cut off without touching the routes.
+	r.target = &target{c: cluster, clients: map[string]string{}}
+	cluster.Net().SetRefuse(cfg.CutMode == CutRefuse)
 	var eps []workload.Endpoint
-	for _, n := range cluster.Nodes() {
-		eps = append(eps, workload.Endpoint{Name: n.Spec.Name, URL: n.Spec.ClientURL()})
+	for i := 0; i < cfg.Concurrency; i++ {
+		nodeName := cluster.Nodes()[i%cfg.Nodes].Spec.Name
+		name := fmt.Sprintf("c%d", i)
+		addr, err := cluster.AddClientLink(name, nodeName)
+		if err != nil {
+			return setupErr(err)
+		}
+		r.target.clients[name] = nodeName
+		eps = append(eps, workload.Endpoint{Node: nodeName, URL: "nats://" + addr})
 	}
 	r.kv = workload.NewKV(workload.KVOptions{
-		Nodes: eps, Bucket: Bucket, Replicas: cfg.Replicas, Concurrency: cfg.Concurrency,
+		Clients: eps, Bucket: Bucket, Replicas: cfg.Replicas,
 		Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Rate: cfg.Rate, ReadMode: cfg.ReadMode,
 		OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
 	})
@@ -204,9 +216,10 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 
 	// Main phase: clients and nemesis until the time limit.
 	r.phase("main")
-	nem := nemesis.New(cluster, rec, nemesis.Options{
-		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Shapes: cfg.PartitionShapes,
-		Stream: r.kv.Stream(), Seed: cfg.Seed, Logf: r.logf,
+	nem := nemesis.New(r.target, rec, nemesis.Options{
+		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
+		Shapes: cfg.PartitionShapes, Stream: r.kv.Stream(), Seed: cfg.Seed, Logf: r.logf,
+		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	stopStatus := r.status(mctx, nem)
@@ -263,6 +276,8 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		interrupted = ctx.Err() != nil
 	}
 	stopStatus()
+	// The links' counters at the end, for the results.
+	rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "links", Links: r.target.LinkStats()})
 	if runErr != nil {
 		r.test.Run.Error = runErr.Error()
 	}

@@ -90,6 +90,8 @@ type Result struct {
 	Stats    Stats             `json:"stats"`
 	Faults   []FaultWindow     `json:"faults"`
 	Checkers map[string]*Check `json:"checkers"`
+	// Links are the link proxies' counters at the end of the history.
+	Links []history.LinkStats `json:"links,omitempty"`
 	// Truncated: the history's last line was torn and dropped.
 	Truncated bool `json:"history_truncated,omitempty"`
 	// CheckSeconds is how long the check took.
@@ -177,13 +179,22 @@ type Anomaly struct {
 // FaultWindow is one injected fault, from the moment it was in place to the
 // moment it was healed, with what clients saw around it.
 type FaultWindow struct {
-	F      string     `json:"f"`
-	Shape  string     `json:"shape,omitempty"`
-	Groups [][]string `json:"groups,omitempty"`
-	Nodes  []string   `json:"nodes,omitempty"`
-	Start  int64      `json:"start"`
+	F      string            `json:"f"`
+	Shape  string            `json:"shape,omitempty"`
+	Groups [][]string        `json:"groups,omitempty"`
+	Nodes  []string          `json:"nodes,omitempty"`
+	Cuts   [][2]string       `json:"cuts,omitempty"`
+	Links  [][2]string       `json:"links,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	Start  int64             `json:"start"`
 	// End is nil when the fault was never healed in the history.
 	End *int64 `json:"end"`
+	// Notes are what was observed while the fault held, e.g. a leader
+	// moving.
+	Notes []string `json:"notes,omitempty"`
+	// Traffic is what each link carried while the fault held: the counters
+	// at the heal minus those at the start.
+	Traffic []history.LinkStats `json:"traffic,omitempty"`
 	// OKDuring counts operations that succeeded while the fault held;
 	// OKAfter those between the heal and the next fault (or the end).
 	OKDuring int `json:"ok_during"`
@@ -194,21 +205,8 @@ type FaultWindow struct {
 
 // Describe names the fault in a few words, e.g. "partition one [n1] | [n2 n3]".
 func (w FaultWindow) Describe() string {
-	var b strings.Builder
-	b.WriteString(w.F)
-	if w.Shape != "" {
-		b.WriteString(" " + w.Shape)
-	}
-	if len(w.Groups) > 0 {
-		parts := make([]string, len(w.Groups))
-		for i, g := range w.Groups {
-			parts[i] = "[" + strings.Join(g, " ") + "]"
-		}
-		b.WriteString(" " + strings.Join(parts, " | "))
-	} else if len(w.Nodes) > 0 {
-		b.WriteString(" [" + strings.Join(w.Nodes, " ") + "]")
-	}
-	return b.String()
+	f := history.Fault{Shape: w.Shape, Groups: w.Groups, Nodes: w.Nodes, Cuts: w.Cuts, Links: w.Links, Params: w.Params}
+	return f.Describe(w.F)
 }
 
 // CheckHistory runs every checker over h.
@@ -220,6 +218,7 @@ func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result
 	ops := Pair(h.Events)
 	res := &Result{
 		Faults:    Faults(h.Events, ops),
+		Links:     lastLinks(h.Events),
 		Checkers:  map[string]*Check{},
 		Truncated: h.Truncated,
 	}
@@ -258,6 +257,7 @@ func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result
 func Faults(events []history.Event, ops []Op) []FaultWindow {
 	var windows []FaultWindow
 	open := map[string]int{} // f -> index of its open window
+	startLinks := map[int][]history.LinkStats{}
 	for _, e := range events {
 		if e.Process != history.Nemesis || e.Type == history.Invoke || e.Fault == nil {
 			continue
@@ -265,13 +265,20 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 		switch e.Fault.Action {
 		case history.FaultStart:
 			open[e.F] = len(windows)
+			startLinks[len(windows)] = e.Links
 			windows = append(windows, FaultWindow{
-				F: e.F, Shape: e.Fault.Shape, Groups: e.Fault.Groups, Nodes: e.Fault.Nodes, Start: e.Time,
+				F: e.F, Shape: e.Fault.Shape, Groups: e.Fault.Groups, Nodes: e.Fault.Nodes,
+				Cuts: e.Fault.Cuts, Links: e.Fault.Links, Params: e.Fault.Params, Start: e.Time,
 			})
+		case history.FaultObserve:
+			if i, ok := open[e.F]; ok {
+				windows[i].Notes = append(windows[i].Notes, describeObservation(e.Fault))
+			}
 		case history.FaultStop:
 			if i, ok := open[e.F]; ok {
 				t := e.Time
 				windows[i].End = &t
+				windows[i].Traffic = trafficBetween(startLinks[i], e.Links)
 				delete(open, e.F)
 			}
 		}
@@ -310,6 +317,51 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 		}
 	}
 	return windows
+}
+
+// describeObservation words an observe event.
+func describeObservation(f *history.Fault) string {
+	p := f.Params
+	if p["leader"] != "" {
+		return fmt.Sprintf("%s leadership moved from %s to %s %s after the fault began", p["group"], p["from"], p["leader"], p["after"])
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k+"="+p[k])
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, " ")
+}
+
+// trafficBetween subtracts two snapshots of link counters, link by link.
+func trafficBetween(before, after []history.LinkStats) []history.LinkStats {
+	if len(after) == 0 {
+		return nil
+	}
+	prev := map[[2]string]history.LinkStats{}
+	for _, l := range before {
+		prev[[2]string{l.From, l.To}] = l
+	}
+	out := make([]history.LinkStats, 0, len(after))
+	for _, l := range after {
+		p := prev[[2]string{l.From, l.To}]
+		out = append(out, history.LinkStats{
+			From: l.From, To: l.To,
+			BytesForward: l.BytesForward - p.BytesForward, BytesBackward: l.BytesBackward - p.BytesBackward,
+			Accepted: l.Accepted - p.Accepted, Resets: l.Resets - p.Resets, Refused: l.Refused - p.Refused,
+		})
+	}
+	return out
+}
+
+// lastLinks returns the counters of the last event that carries them.
+func lastLinks(events []history.Event) []history.LinkStats {
+	for i := len(events) - 1; i >= 0; i-- {
+		if len(events[i].Links) > 0 {
+			return events[i].Links
+		}
+	}
+	return nil
 }
 
 // activeFaults names the faults that overlapped [from, to].

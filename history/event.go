@@ -7,7 +7,9 @@ package history
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // Type says whether an event starts an operation or how it ended.
@@ -112,11 +114,27 @@ type Event struct {
 
 	// Fault describes a nemesis event.
 	Fault *Fault `json:"fault,omitempty"`
+	// Links are the link proxies' counters when the event was recorded.
+	Links []LinkStats `json:"links,omitempty"`
+}
+
+// LinkStats are one link proxy's counters since the cluster started. A link
+// carries the connections From dialed to To; forward bytes went from From
+// to To.
+type LinkStats struct {
+	From          string `json:"from"`
+	To            string `json:"to"`
+	BytesForward  int64  `json:"bytes_fwd"`
+	BytesBackward int64  `json:"bytes_rev"`
+	Accepted      int64  `json:"conns"`
+	Resets        int64  `json:"resets,omitempty"`
+	Refused       int64  `json:"refused,omitempty"`
 }
 
 // Fault is what the nemesis did: which fault, in which shape, to whom.
 type Fault struct {
-	// Action is "start" or "stop".
+	// Action is "start", "stop", or "observe" for something seen while the
+	// fault held (a leader moving).
 	Action string `json:"action"`
 	// Shape names the variant, e.g. "one", "halves", "leader".
 	Shape string `json:"shape,omitempty"`
@@ -125,12 +143,65 @@ type Fault struct {
 	Groups [][]string `json:"groups,omitempty"`
 	// Nodes are the nodes the fault was aimed at.
 	Nodes []string `json:"nodes,omitempty"`
+	// Cuts are the directed cuts of a partition: [a, b] means bytes a sends
+	// no longer reach b.
+	Cuts [][2]string `json:"cuts,omitempty"`
+	// Links are the node pairs a link fault acts on (both directions).
+	Links [][2]string `json:"links,omitempty"`
+	// Params are the fault's settings and observations, e.g.
+	// {"delay": "100ms"} or {"leader": "n2", "after": "4.61s"}.
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// Describe names a fault of package f in a few words, e.g.
+// "partition one [n1] | [n2 n3]" or "latency n1-n2 delay=100ms".
+func (f *Fault) Describe(name string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	if f.Shape != "" {
+		b.WriteString(" " + f.Shape)
+	}
+	group := func(g []string) string { return "[" + strings.Join(g, " ") + "]" }
+	switch {
+	case f.Shape == "bridge" && len(f.Groups) == 3:
+		fmt.Fprintf(&b, " %s ~ %s ~ %s", group(f.Groups[0]), strings.Join(f.Groups[1], " "), group(f.Groups[2]))
+	case len(f.Groups) > 0:
+		parts := make([]string, len(f.Groups))
+		for i, g := range f.Groups {
+			parts[i] = group(g)
+		}
+		b.WriteString(" " + strings.Join(parts, " | "))
+	case f.Params["direction"] != "" && len(f.Nodes) > 0:
+		fmt.Fprintf(&b, " %s %s", strings.Join(f.Nodes, " "), f.Params["direction"])
+	case len(f.Cuts) > 0:
+		for _, c := range f.Cuts {
+			fmt.Fprintf(&b, " %s↛%s", c[0], c[1])
+		}
+	case len(f.Links) > 0:
+		for _, l := range f.Links {
+			fmt.Fprintf(&b, " %s-%s", l[0], l[1])
+		}
+	case len(f.Nodes) > 0:
+		b.WriteString(" " + group(f.Nodes))
+	}
+	keys := make([]string, 0, len(f.Params))
+	for k := range f.Params {
+		if k != "direction" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, f.Params[k])
+	}
+	return b.String()
 }
 
 // Fault actions.
 const (
-	FaultStart = "start"
-	FaultStop  = "stop"
+	FaultStart   = "start"
+	FaultStop    = "stop"
+	FaultObserve = "observe"
 )
 
 // Str returns a pointer to s, for Event.Value.

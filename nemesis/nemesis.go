@@ -6,42 +6,50 @@ package nemesis
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
 
-// Cluster is what the nemesis needs of the system under test.
-type Cluster interface {
-	NodeNames() []string
-	// Partition cuts every link between nodes in different groups.
-	Partition(groups [][]string)
-	// Heal restores every link.
-	Heal()
-	// StreamLeader names the current leader of a stream.
-	StreamLeader(ctx context.Context, stream string) (string, error)
+// Target is what the nemesis acts on: the cluster's nodes, the clients'
+// links to them, and the link proxies between all of them.
+type Target interface {
+	Nodes() []string
+	// Clients maps each client link's name to the node it reaches.
+	Clients() map[string]string
+	// Cut adds directed cuts: [a, b] stops the bytes a sends to b.
+	Cut(cuts [][2]string)
+	// Uncut removes exactly the given cuts.
+	Uncut(cuts [][2]string)
+	// SetLatency, SetBandwidth and Reset act on every connection between
+	// each pair of nodes, in both directions. Zero removes a setting.
+	SetLatency(pairs [][2]string, delay, jitter time.Duration)
+	SetBandwidth(pairs [][2]string, bytesPerSecond int64)
+	Reset(pairs [][2]string) int
+	// StreamLeader and MetaLeader name the leader as the asked nodes see it
+	// (all nodes when none are given).
+	StreamLeader(ctx context.Context, stream string, ask []string) (string, error)
+	MetaLeader(ctx context.Context, ask []string) (string, error)
+	// LinkStats are every link proxy's counters.
+	LinkStats() []history.LinkStats
 }
 
 // Fault packages.
 const (
 	FaultPartition = "partition"
+	FaultLatency   = "latency"
+	FaultBandwidth = "bandwidth"
+	FaultReset     = "reset"
+	FaultClients   = "clients"
 )
 
 // Packages lists the fault packages this version can inject.
-var Packages = []string{FaultPartition}
-
-// Partition shapes.
-const (
-	ShapeOne    = "one"    // isolate one random node
-	ShapeHalves = "halves" // split the nodes into two random halves
-	ShapeLeader = "leader" // isolate the stream's current leader
-)
-
-// Shapes lists every partition shape.
-var Shapes = []string{ShapeOne, ShapeHalves, ShapeLeader}
+var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients}
 
 // Options configure a schedule.
 type Options struct {
@@ -50,67 +58,104 @@ type Options struct {
 	// Interval is both the quiet time before each fault and how long each
 	// fault holds.
 	Interval time.Duration
-	// Shapes are the partition shapes to draw from; empty means all.
+	// Overlap runs every package on its own schedule, so faults of
+	// different packages can be in place at once. Otherwise one fault at a
+	// time, its package drawn from Faults.
+	Overlap bool
+	// Shapes are the partition shapes to draw from; empty means every shape
+	// the cluster is big enough for.
 	Shapes []string
 	// Stream is the stream whose leader the "leader" shape isolates.
 	Stream string
-	Seed   uint64
+	// Latency and Jitter set the latency package's delay; Bandwidth its
+	// rate cap in bytes per second.
+	Latency, Jitter time.Duration
+	Bandwidth       int64
+	Seed            uint64
 	// Logf reports faults as they happen; nil is silent.
 	Logf func(format string, args ...any)
 }
 
 // Nemesis runs a fault schedule.
 type Nemesis struct {
-	c      Cluster
-	rec    *history.Recorder
-	o      Options
-	rng    *rand.Rand
-	active atomic.Pointer[string]
+	t   Target
+	rec *history.Recorder
+	o   Options
+
+	mu     sync.Mutex
+	active map[string]string // package -> description of the fault in place
 }
 
 // New prepares a schedule; Run executes it.
-func New(c Cluster, rec *history.Recorder, o Options) *Nemesis {
+func New(t Target, rec *history.Recorder, o Options) *Nemesis {
 	if len(o.Shapes) == 0 {
-		o.Shapes = Shapes
+		o.Shapes = ShapesFor(len(t.Nodes()))
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	return &Nemesis{c: c, rec: rec, o: o, rng: rand.New(rand.NewPCG(o.Seed, 0x6e656d65736973))}
+	return &Nemesis{t: t, rec: rec, o: o, active: map[string]string{}}
 }
 
-// Active describes the fault in place now, or "" when there is none.
+// Active describes the faults in place now, or "" when there are none.
 func (n *Nemesis) Active() string {
-	if p := n.active.Load(); p != nil {
-		return *p
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	descs := make([]string, 0, len(n.active))
+	for _, d := range n.active {
+		descs = append(descs, d)
 	}
-	return ""
+	slices.Sort(descs)
+	return strings.Join(descs, "; ")
 }
 
-// Run alternates quiet and faulty intervals until ctx ends, then heals
-// whatever is in place. Every fault is healed when Run returns. Faults start
-// at planned instants (odd multiples of the interval from the start), so
-// slow steps do not make the schedule drift. When ctx has a deadline, no
-// fault starts unless two fifths of an interval of quiet can follow its
-// heal, so the clients' recovery after every fault is in the history.
+// Run injects faults until ctx ends, then heals whatever is in place; every
+// fault is healed when Run returns.
 func (n *Nemesis) Run(ctx context.Context) error {
 	if len(n.o.Faults) == 0 {
 		<-ctx.Done()
 		return nil
 	}
+	if !n.o.Overlap {
+		n.schedule(ctx, n.o.Faults, rand.New(rand.NewPCG(n.o.Seed, 0x6e656d65736973)), 0)
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, f := range n.o.Faults {
+		h := fnv.New64a()
+		h.Write([]byte(f))
+		rng := rand.New(rand.NewPCG(n.o.Seed, h.Sum64()))
+		// Stagger the packages so their faults begin at different times.
+		offset := time.Duration(rng.Int64N(int64(n.o.Interval)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.schedule(ctx, []string{f}, rng, offset)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// schedule alternates quiet and faulty intervals. Faults start at planned
+// instants (offset plus odd multiples of the interval), so slow steps do not
+// make the schedule drift. When ctx has a deadline, no fault starts unless
+// two fifths of an interval of quiet can follow its heal, so the clients'
+// recovery after every fault is in the history.
+func (n *Nemesis) schedule(ctx context.Context, faults []string, rng *rand.Rand, offset time.Duration) {
 	deadline, hasDeadline := ctx.Deadline()
-	start := time.Now()
+	start := time.Now().Add(offset)
 	for k := 0; ; k++ {
 		at := start.Add(time.Duration(2*k+1) * n.o.Interval)
 		if hasDeadline && deadline.Sub(at) < n.o.Interval+2*n.o.Interval/5 {
 			<-ctx.Done()
-			return nil
+			return
 		}
 		if !sleepUntil(ctx, at) {
-			return nil
+			return
 		}
-		f := n.o.Faults[n.rng.IntN(len(n.o.Faults))]
-		heal, err := n.start(ctx, f)
+		f := faults[rng.IntN(len(faults))]
+		heal, err := n.start(ctx, f, rng)
 		if err != nil {
 			n.o.Logf("nemesis: %v", err)
 			continue
@@ -119,88 +164,51 @@ func (n *Nemesis) Run(ctx context.Context) error {
 		// Heal even when the run is over: no fault outlives the main phase.
 		heal()
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 	}
 }
 
 // start injects one fault of package f and returns how to heal it.
-func (n *Nemesis) start(ctx context.Context, f string) (heal func(), err error) {
+func (n *Nemesis) start(ctx context.Context, f string, rng *rand.Rand) (heal func(), err error) {
 	switch f {
 	case FaultPartition:
-		return n.partition(ctx)
+		return n.partition(ctx, rng)
+	case FaultClients:
+		return n.clients(rng)
+	case FaultLatency, FaultBandwidth, FaultReset:
+		return n.link(f, rng)
 	}
 	return nil, fmt.Errorf("unknown fault package %q", f)
 }
 
-func (n *Nemesis) partition(ctx context.Context) (func(), error) {
-	nodes := n.c.NodeNames()
-	shape := n.o.Shapes[n.rng.IntN(len(n.o.Shapes))]
-	// Draw every random choice before asking the cluster anything, so the
-	// schedule stays the same for a seed whatever the cluster answers.
-	perm := n.rng.Perm(len(nodes))
-	var isolated []string
-	switch shape {
-	case ShapeOne:
-		isolated = []string{nodes[perm[0]]}
-	case ShapeHalves:
-		for _, i := range perm[:len(nodes)/2] {
-			isolated = append(isolated, nodes[i])
-		}
-	case ShapeLeader:
-		leader, err := n.streamLeader(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("skipped a leader partition: no leader of %s known: %w", n.o.Stream, err)
-		}
-		isolated = []string{leader}
-	default:
-		return nil, fmt.Errorf("unknown partition shape %q", shape)
-	}
-	slices.Sort(isolated)
-	var rest []string
-	for _, name := range nodes {
-		if !slices.Contains(isolated, name) {
-			rest = append(rest, name)
-		}
-	}
-	groups := [][]string{isolated, rest}
-	fault := &history.Fault{Action: history.FaultStart, Shape: shape, Groups: groups, Nodes: isolated}
-	desc := fmt.Sprintf("partition %s %v | %v", shape, isolated, rest)
-
-	n.record(history.Invoke, FaultPartition, fault)
-	n.c.Partition(groups)
-	n.record(history.Info, FaultPartition, fault)
-	n.active.Store(&desc)
+// inject records a fault's start around apply, and returns a heal that
+// records its stop around undo.
+func (n *Nemesis) inject(f string, fault *history.Fault, apply, undo func()) func() {
+	fault.Action = history.FaultStart
+	desc := fault.Describe(f)
+	n.record(history.Invoke, f, fault, nil)
+	apply()
+	n.record(history.Info, f, fault, n.t.LinkStats())
+	n.mu.Lock()
+	n.active[f] = desc
+	n.mu.Unlock()
 	n.o.Logf("nemesis: %s", desc)
-
 	return func() {
-		stop := &history.Fault{Action: history.FaultStop, Shape: shape, Groups: groups, Nodes: isolated}
-		n.record(history.Invoke, FaultPartition, stop)
-		n.c.Heal()
-		n.record(history.Info, FaultPartition, stop)
-		n.active.Store(nil)
+		stop := *fault
+		stop.Action = history.FaultStop
+		n.record(history.Invoke, f, &stop, nil)
+		undo()
+		n.record(history.Info, f, &stop, n.t.LinkStats())
+		n.mu.Lock()
+		delete(n.active, f)
+		n.mu.Unlock()
 		n.o.Logf("nemesis: healed %s", desc)
-	}, nil
-}
-
-// streamLeader asks for the stream's leader, retrying for a few seconds: just
-// after a heal there may be none while an election runs.
-func (n *Nemesis) streamLeader(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		leader, err := n.c.StreamLeader(ctx, n.o.Stream)
-		if err == nil {
-			return leader, nil
-		}
-		if !sleep(ctx, 250*time.Millisecond) {
-			return "", err
-		}
 	}
 }
 
-func (n *Nemesis) record(t history.Type, f string, fault *history.Fault) {
-	n.rec.Record(history.Event{Type: t, Process: history.Nemesis, F: f, Fault: fault})
+func (n *Nemesis) record(t history.Type, f string, fault *history.Fault, links []history.LinkStats) {
+	n.rec.Record(history.Event{Type: t, Process: history.Nemesis, F: f, Fault: fault, Links: links})
 }
 
 // sleepUntil waits until t or until ctx ends; it reports whether t came.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type Options struct {
 	Command []string
 	// ReadyTimeout bounds the wait for the cluster to form.
 	ReadyTimeout time.Duration
+	// RouteVia, when set, replaces the link proxies: it returns the address
+	// node from dials to reach node to, whose cluster port is target. Only
+	// to measure what the proxies cost (direct routes, another proxy); the
+	// cluster's Net is then empty and cannot cut anything.
+	RouteVia func(from, to, target string) (string, error)
 }
 
 // Cluster is a running set of nodes and the proxies between them.
@@ -87,6 +93,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	for i := range specs {
 		for j := range specs {
 			if i == j {
+				continue
+			}
+			if o.RouteVia != nil {
+				addr, err := o.RouteVia(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
+				if err != nil {
+					return c, fmt.Errorf("route %s->%s: %w", specs[i].Name, specs[j].Name, err)
+				}
+				specs[i].Routes = append(specs[i].Routes, addr)
 				continue
 			}
 			l, err := proxy.Listen(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
@@ -256,9 +270,31 @@ func (c *Cluster) ready(ctx context.Context) error {
 	return nil
 }
 
+// AddClientLink puts a proxy between a client and a node's client port and
+// returns the address the client should dial. The link is named client ->
+// node in the cluster's Net, so it can be cut like any other.
+func (c *Cluster) AddClientLink(client, node string) (string, error) {
+	n := c.Node(node)
+	if n == nil {
+		return "", fmt.Errorf("no node %q", node)
+	}
+	l, err := proxy.Listen(client, node, hostPort(n.Spec.ClientPort))
+	if err != nil {
+		return "", fmt.Errorf("client proxy %s->%s: %w", client, node, err)
+	}
+	c.net.Add(l)
+	return l.Addr(), nil
+}
+
 // MetaLeader returns the JetStream meta leader most nodes name.
 func (c *Cluster) MetaLeader(ctx context.Context) (string, error) {
-	return c.vote(ctx, func(j *serverJSInfo) string {
+	return c.MetaLeaderSeenBy(ctx, nil)
+}
+
+// MetaLeaderSeenBy returns the meta leader most of the given nodes name
+// (all nodes when none are given).
+func (c *Cluster) MetaLeaderSeenBy(ctx context.Context, ask []string) (string, error) {
+	return c.vote(ctx, ask, func(j *serverJSInfo) string {
 		if j.Meta == nil {
 			return ""
 		}
@@ -269,7 +305,13 @@ func (c *Cluster) MetaLeader(ctx context.Context) (string, error) {
 // StreamLeader returns the leader of a stream (in any account) that most
 // reachable nodes name, preferring a node that names itself on a tie.
 func (c *Cluster) StreamLeader(ctx context.Context, stream string) (string, error) {
-	return c.vote(ctx, func(j *serverJSInfo) string {
+	return c.StreamLeaderSeenBy(ctx, stream, nil)
+}
+
+// StreamLeaderSeenBy is StreamLeader asking only the given nodes (all nodes
+// when none are given): the majority side of a partition, say.
+func (c *Cluster) StreamLeaderSeenBy(ctx context.Context, stream string, ask []string) (string, error) {
+	return c.vote(ctx, ask, func(j *serverJSInfo) string {
 		for _, acc := range j.AccountDetails {
 			for _, s := range acc.Streams {
 				if s.Name == stream && s.Cluster != nil {
@@ -315,12 +357,13 @@ func (c *Cluster) StreamCurrent(ctx context.Context, stream string) error {
 	return fmt.Errorf("stream %s not found on its leader %s", stream, leader)
 }
 
-// vote asks every running node and returns the most named answer.
-func (c *Cluster) vote(ctx context.Context, pick func(*serverJSInfo) string) (string, error) {
+// vote asks every running node (or those named in ask) and returns the
+// most named answer.
+func (c *Cluster) vote(ctx context.Context, ask []string, pick func(*serverJSInfo) string) (string, error) {
 	votes := map[string]int{}
 	var errs []error
 	for _, n := range c.nodes {
-		if !n.Running() {
+		if !n.Running() || (ask != nil && !slices.Contains(ask, n.Spec.Name)) {
 			continue
 		}
 		j, err := n.Jsz(ctx)

@@ -79,7 +79,12 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.Hi
 		}
 	}
 	for _, w := range res.Faults {
-		fr := faultRow{Desc: w.Describe(), Start: secs(w.Start), End: "never healed", OKDuring: w.OKDuring, OKAfter: w.OKAfter, FirstOK: "-"}
+		fr := faultRow{Desc: w.Describe(), Start: secs(w.Start), End: "never healed", OKDuring: w.OKDuring, OKAfter: w.OKAfter, FirstOK: "-",
+			Notes: strings.Join(w.Notes, "; ")}
+		for _, l := range w.Traffic {
+			fr.Traffic = append(fr.Traffic, trafficRow{Link: l.From + " → " + l.To, Fwd: l.BytesForward, Rev: l.BytesBackward, Conns: l.Accepted,
+				Silent: l.BytesForward == 0 && l.BytesBackward == 0})
+		}
 		if w.End != nil {
 			fr.End = secs(*w.End)
 		}
@@ -149,8 +154,15 @@ type reportData struct {
 }
 
 type faultRow struct {
-	Desc, Start, End, FirstOK string
-	OKDuring, OKAfter         int
+	Desc, Start, End, FirstOK, Notes string
+	OKDuring, OKAfter                int
+	Traffic                          []trafficRow
+}
+
+type trafficRow struct {
+	Link            string
+	Fwd, Rev, Conns int64
+	Silent          bool
 }
 
 type checkerSection struct {
@@ -245,7 +257,9 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 </table></section>
 <section id="faults"><h2>Faults</h2>{{if .Faults}}<table>
 <tr><th>fault</th><th>in place</th><th>healed</th><th>ok during</th><th>ok after heal</th><th>first ok after heal</th></tr>
-{{range .Faults}}<tr class="fault"><td>{{.Desc}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
+{{range .Faults}}<tr class="fault"><td>{{.Desc}}{{if .Notes}}<br><small>{{.Notes}}</small>{{end}}{{if .Traffic}}<details><summary>traffic while it held</summary><table>
+<tr><th>link (dialer → dialed)</th><th>bytes →</th><th>bytes ←</th><th>new conns</th></tr>
+{{range .Traffic}}<tr{{if .Silent}} class="unk"{{end}}><td>{{.Link}}</td><td>{{.Fwd}}</td><td>{{.Rev}}</td><td>{{.Conns}}</td></tr>{{end}}</table></details>{{end}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
 {{end}}</table>{{else}}<p>No faults were injected.</p>{{end}}</section>
 {{range .Checkers}}<section class="checker" id="checker-{{.Name}}"><h2>Checker {{.Name}}: <span class="{{if eq .Verdict "valid"}}ok{{else if eq .Verdict "invalid"}}bad{{else}}unk{{end}}">{{.Verdict}}</span></h2>
 {{range .Check.Notes}}<p class="unk">{{.}}</p>{{end}}

@@ -20,9 +20,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Endpoint is a node clients can connect to.
+// Endpoint is where one client connects: the node it talks to, and the URL
+// that reaches it (through the client's own proxy).
 type Endpoint struct {
-	Name string
+	Node string
 	URL  string
 }
 
@@ -36,12 +37,12 @@ const (
 
 // KVOptions configure the KV register workload.
 type KVOptions struct {
-	Nodes []Endpoint
+	// Clients has one endpoint per client; each client does one operation
+	// at a time.
+	Clients []Endpoint
 	// Bucket is the KV bucket's name; its stream is "KV_" + Bucket.
 	Bucket   string
 	Replicas int
-	// Concurrency clients are spread over the nodes round-robin.
-	Concurrency int
 	// Keys is how many keys are in use at once; each is retired after
 	// OpsPerKey operations and replaced by a fresh one, which keeps every
 	// key's history small enough to check quickly.
@@ -85,11 +86,10 @@ func (k *KV) Stream() string { return "KV_" + k.o.Bucket }
 
 // Setup creates the bucket and connects every client to its node.
 func (k *KV) Setup(ctx context.Context) error {
-	if len(k.o.Nodes) == 0 {
-		return errors.New("no nodes to connect to")
+	if len(k.o.Clients) == 0 {
+		return errors.New("no clients")
 	}
-	for i := 0; i < k.o.Concurrency; i++ {
-		ep := k.o.Nodes[i%len(k.o.Nodes)]
+	for i, ep := range k.o.Clients {
 		nc, err := connect(ep, fmt.Sprintf("jetsam-kv-%d", i))
 		if err != nil {
 			k.Close()
@@ -131,7 +131,7 @@ func connect(ep Endpoint, name string) (*nats.Conn, error) {
 		nats.NoCallbacksAfterClientClose(),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s (%s): %w", ep.Name, ep.URL, err)
+		return nil, fmt.Errorf("connect to %s (%s): %w", ep.Node, ep.URL, err)
 	}
 	return nc, nil
 }
@@ -162,7 +162,7 @@ func (k *KV) Close() {
 func (k *KV) Run(ctx context.Context, rec *history.Recorder) error {
 	lim := rate.NewLimiter(rate.Inf, 0)
 	if k.o.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(k.o.Rate), max(1, k.o.Concurrency))
+		lim = rate.NewLimiter(rate.Limit(k.o.Rate), len(k.clients))
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range k.clients {
@@ -221,7 +221,7 @@ func (k *KV) nextValue(c *kvClient) string {
 }
 
 func (k *KV) event(c *kvClient, f, key string) history.Event {
-	return history.Event{Type: history.Invoke, Process: c.process, F: f, Workload: "kv", Node: c.node.Name, Key: key}
+	return history.Event{Type: history.Invoke, Process: c.process, F: f, Workload: "kv", Node: c.node.Node, Key: key}
 }
 
 // complete records a completion; after an indeterminate one the client takes
@@ -229,7 +229,7 @@ func (k *KV) event(c *kvClient, f, key string) history.Event {
 func (k *KV) complete(c *kvClient, rec *history.Recorder, e history.Event) {
 	rec.Record(e)
 	if e.Type == history.Info {
-		c.process += history.Process(k.o.Concurrency)
+		c.process += history.Process(len(k.clients))
 	}
 }
 
@@ -382,9 +382,14 @@ func isDeleteMarker(hdrs []byte) bool {
 // survived the faults.
 func (k *KV) Final(ctx context.Context, rec *history.Recorder) error {
 	keys := k.keys.all()
-	readers := k.clients
-	if len(readers) > len(k.o.Nodes) {
-		readers = readers[:len(k.o.Nodes)]
+	// One reader per node.
+	var readers []*kvClient
+	seen := map[string]bool{}
+	for _, c := range k.clients {
+		if !seen[c.node.Node] {
+			seen[c.node.Node] = true
+			readers = append(readers, c)
+		}
 	}
 	var mu sync.Mutex
 	next := 0

@@ -114,6 +114,11 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--replicas", "5"}, "--replicas 5 is more than --nodes 3"},
 		{[]string{"run", "--read-mode", "sideways"}, "--read-mode \"sideways\" is not one of"},
 		{[]string{"run", "--nemesis", "meteor"}, "--nemesis \"meteor\" is not a fault package"},
+		{[]string{"run", "--partition-shapes", "triangle"}, "--partition-shapes \"triangle\" is not one of"},
+		{[]string{"run", "--nodes", "2", "--replicas", "1", "--partition-shapes", "ring"}, "--partition-shapes ring needs at least 3 nodes"},
+		{[]string{"run", "--latency", "-5ms"}, "--latency must not be negative"},
+		{[]string{"run", "--bandwidth", "fast"}, "--bandwidth \"fast\" must be a positive rate"},
+		{[]string{"run", "--cut-mode", "maybe"}, "--cut-mode \"maybe\" is not hold or refuse"},
 		{[]string{"run", "--concurrency", "lots"}, "--concurrency \"lots\" must be a positive number"},
 		{[]string{"run", "--store", filepath.Join(file, "store")}, "cannot write to store"},
 		{[]string{"run", "--store", store, "--base-port", strconv.Itoa(busy)}, fmt.Sprintf("port %d is in use", busy)},
@@ -150,7 +155,8 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 		t.Fatalf("exit %d", r.code)
 	}
 	for _, flag := range []string{"--nodes", "--replicas", "--workload", "--concurrency", "--rate", "--keys", "--read-mode",
-		"--time-limit", "--nemesis", "--nemesis-interval", "--partition-shapes", "--seed", "--store", "--name", "--replay", "--check-timeout"} {
+		"--time-limit", "--nemesis", "--nemesis-interval", "--nemesis-overlap", "--partition-shapes", "--cut-mode", "--latency",
+		"--jitter", "--bandwidth", "--seed", "--store", "--name", "--replay", "--check-timeout"} {
 		if !strings.Contains(r.stdout, flag) {
 			t.Errorf("run --help does not describe %s", flag)
 		}
@@ -205,6 +211,43 @@ func TestPartitionedRunWithoutReadsIsValid(t *testing.T) {
 	if left := nodeProcesses(t, store); len(left) > 0 {
 		t.Fatalf("node processes left behind: %v", left)
 	}
+}
+
+// TestEveryNetworkFaultAtOnce: every network package on overlapping
+// schedules, clients cut off too, new connections refused. Writes stay
+// linearizable, and the results show each fault with the traffic of every
+// link while it held.
+func TestEveryNetworkFaultAtOnce(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "40s", "--nemesis", "partition,latency,bandwidth,reset,clients",
+		"--nemesis-overlap", "--nemesis-interval", "5s", "--cut-mode", "refuse", "--read-mode", "none", "--latency", "50ms", "--seed", "5")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	res := loadResults(t, runDir(t, store))
+	seen := map[string]int{}
+	for _, f := range res.Faults {
+		seen[f.F]++
+		if f.End == nil {
+			t.Errorf("fault %s never healed", f.Describe())
+		}
+		if len(f.Traffic) == 0 {
+			t.Errorf("fault %s has no traffic counters", f.Describe())
+		}
+		if f.F == "partition" && len(f.Cuts) == 0 {
+			t.Errorf("partition %s records no cuts", f.Describe())
+		}
+	}
+	for _, p := range []string{"partition", "latency", "bandwidth", "reset", "clients"} {
+		if seen[p] == 0 {
+			t.Errorf("no %s fault in 40s: %v", p, seen)
+		}
+	}
+	if len(res.Links) < 6+6 {
+		t.Errorf("results list %d links, want 6 route links and 6 client links", len(res.Links))
+	}
+	t.Logf("faults: %v; %d ok ops", seen, res.Ops.OK)
 }
 
 // TestTamperedRealHistoryIsCaught records a real history without faults,

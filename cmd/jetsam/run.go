@@ -68,7 +68,15 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	opTimeout := fs.Duration("op-timeout", time.Duration(d.OpTimeout), "per-operation timeout; an operation that times out is indeterminate")
 	nem := fs.StringSlice("nemesis", d.Nemesis, "fault packages, comma separated: "+strings.Join(nemesis.Packages, ", ")+"; or none, all")
 	interval := fs.Duration("nemesis-interval", time.Duration(d.NemesisInterval), "quiet time before each fault, and how long each fault holds")
-	shapes := fs.StringSlice("partition-shapes", nemesis.Shapes, "partition shapes to draw from: one (isolate a random node), halves (random halves), leader (isolate the stream leader)")
+	overlap := fs.Bool("nemesis-overlap", false, "run each fault package on its own schedule, so faults of different packages overlap (default: one fault at a time)")
+	shapes := fs.StringSlice("partition-shapes", nil, "partition shapes to draw from (default: all the cluster is big enough for): "+
+		"one (isolate a random node), minority (a random minority), halves (random halves), ring (every node hears a different majority), "+
+		"bridge (two halves joined by one node), leader (isolate the stream leader), meta-leader (isolate the meta leader), "+
+		"asymmetric (one node's outbound or inbound bytes cut)")
+	cutMode := fs.String("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)")
+	latency := fs.Duration("latency", time.Duration(d.Latency), "delay the latency package adds to each byte on a link, both ways")
+	jitter := fs.Duration("jitter", time.Duration(d.Jitter), "the latency package's delay varies by up to this much either way (bytes stay in order)")
+	bandwidth := fs.String("bandwidth", nemesis.FormatRate(d.Bandwidth), "rate cap the bandwidth package puts on each direction of a link, e.g. 64KB/s, 1MB/s")
 	seed := fs.Uint64("seed", 0, "seed for the fault schedule, targets, keys and values (default: random, and recorded)")
 	store := fs.String("store", d.Store, "folder that holds every run")
 	name := fs.String("name", d.Name, "test name: runs are stored under --store/<name>/")
@@ -110,6 +118,10 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	set("nemesis", func() { cfg.Nemesis = *nem })
 	set("nemesis-interval", func() { cfg.NemesisInterval = jetsam.Duration(*interval) })
 	set("partition-shapes", func() { cfg.PartitionShapes = *shapes })
+	set("nemesis-overlap", func() { cfg.NemesisOverlap = *overlap })
+	set("cut-mode", func() { cfg.CutMode = *cutMode })
+	set("latency", func() { cfg.Latency = jetsam.Duration(*latency) })
+	set("jitter", func() { cfg.Jitter = jetsam.Duration(*jitter) })
 	set("store", func() { cfg.Store = *store })
 	set("name", func() { cfg.Name = *name })
 	set("check-timeout", func() { cfg.CheckTimeout = jetsam.Duration(*checkTimeout) })
@@ -117,6 +129,10 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	set("base-port", func() { cfg.BasePort = *basePort })
 	var err error
 	set("concurrency", func() { cfg.Concurrency, err = parseConcurrency(*concurrency, cfg.Nodes) })
+	if err != nil {
+		return 0, err
+	}
+	set("bandwidth", func() { cfg.Bandwidth, err = parseRate(*bandwidth) })
 	if err != nil {
 		return 0, err
 	}
@@ -157,6 +173,26 @@ func parseConcurrency(s string, nodes int) (int, error) {
 	return n, nil
 }
 
+// parseRate reads a rate in bytes per second: "65536", "64KB", "1MB/s".
+func parseRate(s string) (int64, error) {
+	num := strings.TrimSuffix(strings.TrimSpace(s), "/s")
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || n <= 0 {
+		return 0, errorf("--bandwidth %q must be a positive rate in bytes per second, like 64KB/s or 1MB/s", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
 func randomSeed() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -172,7 +208,9 @@ func replayCommand(c jetsam.Config) []string {
 		"--ops-per-key", strconv.Itoa(c.OpsPerKey), "--read-mode", c.ReadMode,
 		"--time-limit", c.TimeLimit.String(), "--op-timeout", c.OpTimeout.String(),
 		"--nemesis", orNone(c.Nemesis), "--nemesis-interval", c.NemesisInterval.String(),
-		"--partition-shapes", strings.Join(c.PartitionShapes, ","),
+		"--nemesis-overlap=" + strconv.FormatBool(c.NemesisOverlap),
+		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--cut-mode", c.CutMode,
+		"--latency", c.Latency.String(), "--jitter", c.Jitter.String(), "--bandwidth", nemesis.FormatRate(c.Bandwidth),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--name", c.Name, "--store", c.Store,
 		"--check-timeout", c.CheckTimeout.String(), "--recover-timeout", c.RecoverTimeout.String(),
 	}
@@ -298,6 +336,9 @@ func printSummary(w io.Writer, dir string, res *checker.Result) {
 			after = fmt.Sprintf("first ok %.2fs after the heal, %d ok after", float64(*f.FirstOKAfter)/1e9, f.OKAfter)
 		}
 		fmt.Fprintf(w, "fault: %s at %.1fs: %d ok during; %s\n", f.Describe(), float64(f.Start)/1e9, f.OKDuring, after)
+		for _, n := range f.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 	}
 	for name, c := range res.Checkers {
 		fmt.Fprintf(w, "checker %s: %s\n", name, c.Valid)

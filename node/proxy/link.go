@@ -5,6 +5,8 @@
 // Blocking a Link freezes those connections in place instead of breaking
 // them: bytes, new connections and closes are all held and pass on unchanged
 // when the link is unblocked, as they would after a real partition heals.
+// A link can also delay and throttle its traffic, reset its connections and
+// refuse new ones.
 package proxy
 
 import (
@@ -12,27 +14,36 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 const (
 	// dialTimeout bounds the dial to a target that is down or not yet up.
 	dialTimeout = 2 * time.Second
 	// bufSize is how much one direction of a connection reads at a time,
-	// and so the most it holds while blocked.
+	// and so the most it holds while blocked. It is also the burst of a
+	// bandwidth cap, so no chunk ever waits for more than one burst.
 	bufSize = 32 << 10
+	// queueLen bounds a delay line, so that one direction of a connection
+	// holds at most queueLen chunks in flight; a full line stops its reader.
+	queueLen = 256
 )
 
 // Stats counts a link's traffic since it was created.
 type Stats struct {
 	BytesForward  int64 // delivered to To, sent by From
 	BytesBackward int64 // delivered to From, sent by To
-	Accepted      int64 // connections accepted from From
+	Accepted      int64 // connections accepted from From, refused ones included
 	Active        int   // connections open now, held ones included
+	Resets        int64 // connections reset by Reset
+	Refused       int64 // connections reset on accept, see SetRefuse
 }
 
 // ConnInfo names the two proxy sockets of one connection.
@@ -57,15 +68,19 @@ type Link struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// fwd gates bytes and closes from From to To, rev those from To to From.
-	fwd, rev gate
-
-	bytesFwd, bytesRev atomic.Int64
+	// fwd carries bytes and closes from From to To, rev those from To to
+	// From.
+	fwd, rev direction
+	// latency is nil while the link adds none.
+	latency atomic.Pointer[latency]
+	refuse  atomic.Bool
 
 	mu       sync.Mutex
 	closed   bool
 	conns    map[*conn]struct{}
 	accepted int64
+	resets   int64
+	refused  int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,8 +143,8 @@ func (l *Link) Unblock() { l.BlockDirection(false, false) }
 // Bytes already handed to the kernel before the cut, like packets on the
 // wire, still arrive.
 func (l *Link) BlockDirection(fwd, rev bool) {
-	l.fwd.set(fwd)
-	l.rev.set(rev)
+	l.fwd.gate.set(fwd)
+	l.rev.gate.set(rev)
 }
 
 // Blocked reports whether either direction of the link is cut.
@@ -140,7 +155,63 @@ func (l *Link) Blocked() bool {
 
 // BlockedDirection reports which directions of the link are cut.
 func (l *Link) BlockedDirection() (fwd, rev bool) {
-	return l.fwd.blocked(), l.rev.blocked()
+	return l.fwd.gate.blocked(), l.rev.gate.blocked()
+}
+
+// SetLatency delays every chunk of bytes, and every close, in both
+// directions by delay±jitter, drawn uniformly for each chunk and never below
+// zero, counted from when the link read it. Chunks of one direction keep
+// their order: a chunk is released no earlier than the one before it. The
+// delay applies on top of a cut: a released chunk still waits for its
+// direction to open. SetLatency(0, 0) ends the delay; chunks already delayed
+// keep their release times.
+func (l *Link) SetLatency(delay, jitter time.Duration) {
+	var lat *latency
+	if delay > 0 || jitter > 0 {
+		lat = &latency{delay: max(delay, 0), jitter: max(jitter, 0)}
+	}
+	l.latency.Store(lat)
+}
+
+// SetBandwidth caps each direction of the link at bytesPerSecond, with a
+// burst of one read buffer; 0 removes the cap. Connections share their
+// direction's cap.
+func (l *Link) SetBandwidth(bytesPerSecond int64) {
+	for _, d := range []*direction{&l.fwd, &l.rev} {
+		var lim *limit
+		if bytesPerSecond > 0 {
+			lim = &limit{
+				Limiter:  rate.NewLimiter(rate.Limit(bytesPerSecond), bufSize),
+				replaced: make(chan struct{}),
+			}
+		}
+		if old := d.limit.Swap(lim); old != nil {
+			close(old.replaced)
+		}
+	}
+}
+
+// SetRefuse sets how a cut treats new connections. By default a connection
+// accepted while either direction is cut is held unanswered, like a dropped
+// SYN; with refuse it is reset at once, like a refused connection.
+// Connections already accepted are not affected.
+func (l *Link) SetRefuse(refuse bool) { l.refuse.Store(refuse) }
+
+// Reset resets every connection of the link, held ones included, as a pulled
+// cable would: both of its sockets close with a reset (RST), not an EOF, and
+// whatever the link held or delayed for it is dropped. It returns how many
+// connections it reset. Later connections are not affected.
+func (l *Link) Reset() int {
+	n := 0
+	for _, c := range l.tracked() {
+		if c.shut(true) {
+			n++
+		}
+	}
+	l.mu.Lock()
+	l.resets += int64(n)
+	l.mu.Unlock()
+	return n
 }
 
 // Stats returns the link's counters.
@@ -148,10 +219,12 @@ func (l *Link) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return Stats{
-		BytesForward:  l.bytesFwd.Load(),
-		BytesBackward: l.bytesRev.Load(),
+		BytesForward:  l.fwd.bytes.Load(),
+		BytesBackward: l.rev.bytes.Load(),
 		Accepted:      l.accepted,
 		Active:        len(l.conns),
+		Resets:        l.resets,
+		Refused:       l.refused,
 	}
 }
 
@@ -178,17 +251,23 @@ func (l *Link) Close() error {
 		}
 		l.mu.Lock()
 		l.closed = true
-		conns := make([]*conn, 0, len(l.conns))
-		for c := range l.conns {
-			conns = append(conns, c)
-		}
 		l.mu.Unlock()
-		for _, c := range conns {
+		for _, c := range l.tracked() {
 			c.close()
 		}
 		l.wg.Wait()
 	})
 	return l.closeErr
+}
+
+func (l *Link) tracked() []*conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	conns := make([]*conn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 func (l *Link) serve() {
@@ -207,8 +286,18 @@ func (l *Link) serve() {
 			}
 			continue
 		}
-		c := &conn{client: nc}
+		if l.refuse.Load() && l.Blocked() {
+			l.mu.Lock()
+			l.accepted++
+			l.refused++
+			l.mu.Unlock()
+			closeReset(nc)
+			continue
+		}
+		ctx, cancel := context.WithCancel(l.ctx)
+		c := &conn{client: nc, ctx: ctx, cancel: cancel}
 		if !l.track(c) {
+			cancel()
 			nc.Close()
 			return
 		}
@@ -241,15 +330,15 @@ func (l *Link) untrack(c *conn) {
 func (l *Link) handle(c *conn) {
 	defer l.wg.Done()
 	defer l.untrack(c)
-	if !l.waitOpen() {
+	if !l.waitOpen(c.ctx) {
 		return
 	}
 	d := net.Dialer{Timeout: dialTimeout}
-	up, err := d.DialContext(l.ctx, "tcp", l.target)
+	up, err := d.DialContext(c.ctx, "tcp", l.target)
 	if err != nil {
 		// Target down: the deferred untrack closes the client, once the
 		// refusal may cross back to it.
-		l.rev.wait(l.ctx)
+		l.rev.gate.wait(c.ctx)
 		return
 	}
 	if !c.setUpstream(up) {
@@ -259,59 +348,85 @@ func (l *Link) handle(c *conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.pump(up, c.client, &l.fwd, &l.bytesFwd, c)
+		l.pump(c, up, c.client, &l.fwd)
 	}()
-	l.pump(c.client, up, &l.rev, &l.bytesRev, c)
+	l.pump(c, c.client, up, &l.rev)
 	<-done
 }
 
-// waitOpen waits until both directions are open at once, or the link closes.
-func (l *Link) waitOpen() bool {
+// waitOpen waits until both directions are open at once, or ctx ends.
+func (l *Link) waitOpen(ctx context.Context) bool {
 	for {
-		if !l.fwd.wait(l.ctx) || !l.rev.wait(l.ctx) {
+		if !l.fwd.gate.wait(ctx) || !l.rev.gate.wait(ctx) {
 			return false
 		}
-		if !l.fwd.blocked() {
+		if !l.fwd.gate.blocked() {
 			return true
 		}
 	}
 }
 
-// pump copies src to dst, waiting at g before every read, write and close so
-// that nothing crosses while g is shut. It returns once src's end has been
-// passed on, or after a failure.
+// pump copies src to dst in direction d of c, waiting at d's gate before
+// every read, write and close so that nothing crosses while it is shut. It
+// returns once src's end has been passed on, or after a failure.
+//
+// Without latency pump writes each chunk itself; with latency it queues the
+// chunk on a delay line and reads on. It goes back to writing itself once
+// latency is off and the line has drained, so chunks never overtake.
 //
 // A failed write closes only dst: the other pump then fails to read dst and
 // closes src once its own direction is open, so the failure, like a close,
 // crosses a cut only when it heals.
-func (l *Link) pump(dst, src net.Conn, g *gate, count *atomic.Int64, c *conn) {
-	buf := make([]byte, bufSize)
+func (l *Link) pump(c *conn, dst, src net.Conn, d *direction) {
+	buf := bufPool.Get().(*[bufSize]byte)
+	var line *delayLine
+	defer func() {
+		if line != nil {
+			line.stop()
+		}
+		bufPool.Put(buf)
+	}()
 	for {
-		if !g.wait(l.ctx) {
+		if !d.gate.wait(c.ctx) {
 			return
 		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if !g.wait(l.ctx) {
+		n, rerr := src.Read(buf[:])
+		lat := l.latency.Load()
+		if line != nil && lat == nil {
+			ok := line.stop()
+			line = nil
+			if !ok {
 				return
 			}
-			w, werr := dst.Write(buf[:n])
-			count.Add(int64(w))
-			if werr != nil {
-				dst.Close()
+		}
+		if n > 0 {
+			if !d.throttle(c.ctx, n) {
 				return
+			}
+			if lat == nil {
+				if !d.write(c.ctx, dst, buf[:n]) {
+					return
+				}
+			} else {
+				if line == nil {
+					line = startLine(c, dst, d)
+				}
+				if !line.push(chunk{buf: buf, n: n}, lat) {
+					return
+				}
+				buf = bufPool.Get().(*[bufSize]byte)
 			}
 		}
 		if rerr != nil {
-			if !g.wait(l.ctx) {
+			if lat == nil {
+				d.end(c, dst, rerr)
 				return
 			}
-			switch {
-			case !errors.Is(rerr, io.EOF):
-				c.close() // src is broken; dst learns of it now
-			case closeWrite(dst) != nil:
-				dst.Close()
+			if line == nil {
+				line = startLine(c, dst, d)
 			}
+			// The deferred stop waits until the end has been passed on.
+			line.push(chunk{err: rerr}, lat)
 			return
 		}
 	}
@@ -325,10 +440,22 @@ func closeWrite(c net.Conn) error {
 	return c.Close()
 }
 
+// closeReset closes c with a reset (RST) rather than a FIN.
+func closeReset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
 // conn is one proxied connection: the accepted socket and, once dialed, the
 // socket to the target.
 type conn struct {
 	client net.Conn
+	// ctx ends when c is closed or the link closes; every wait of c ends
+	// with it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	upstream net.Conn
@@ -347,17 +474,28 @@ func (c *conn) setUpstream(up net.Conn) bool {
 }
 
 // close closes both sockets, which ends any read or write on them.
-func (c *conn) close() {
+func (c *conn) close() { c.shut(false) }
+
+// shut closes both sockets, with a reset if reset is set, unless c is
+// closed already. It reports whether it closed them.
+func (c *conn) shut(reset bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return
+		return false
 	}
 	c.closed = true
-	c.client.Close()
-	if c.upstream != nil {
-		c.upstream.Close()
+	c.cancel()
+	for _, s := range []net.Conn{c.client, c.upstream} {
+		switch {
+		case s == nil:
+		case reset:
+			closeReset(s)
+		default:
+			s.Close()
+		}
 	}
+	return true
 }
 
 func (c *conn) info() ConnInfo {
@@ -409,4 +547,175 @@ func (g *gate) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// direction is what a link keeps for one direction of its traffic.
+type direction struct {
+	gate  gate
+	bytes atomic.Int64
+	// limit is nil while the direction has no bandwidth cap.
+	limit atomic.Pointer[limit]
+}
+
+// limit is a bandwidth cap. SetBandwidth replaces it rather than changing
+// it, and closes replaced so that waiters look again: lifting a low cap
+// frees them at once instead of after their reservation.
+type limit struct {
+	*rate.Limiter
+	replaced chan struct{}
+}
+
+// throttle waits until d's cap lets n more bytes through, n at most bufSize.
+// It returns false if ctx ends first.
+func (d *direction) throttle(ctx context.Context, n int) bool {
+	for {
+		lim := d.limit.Load()
+		if lim == nil {
+			return true
+		}
+		r := lim.ReserveN(time.Now(), n)
+		wait := r.Delay()
+		if wait == 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+			return true
+		case <-lim.replaced:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel() // give the bytes back to the other connections
+			return false
+		}
+	}
+}
+
+// write passes p on to dst once d is open. A failed write closes dst and
+// returns false.
+func (d *direction) write(ctx context.Context, dst net.Conn, p []byte) bool {
+	if !d.gate.wait(ctx) {
+		return false
+	}
+	n, err := dst.Write(p)
+	d.bytes.Add(int64(n))
+	if err != nil {
+		dst.Close()
+		return false
+	}
+	return true
+}
+
+// end passes on the end of c's stream in direction d, once d is open: an EOF
+// as a half close, any other read error by closing both sockets.
+func (d *direction) end(c *conn, dst net.Conn, rerr error) {
+	if !d.gate.wait(c.ctx) {
+		return
+	}
+	switch {
+	case !errors.Is(rerr, io.EOF):
+		c.close() // src is broken; dst learns of it now
+	case closeWrite(dst) != nil:
+		dst.Close()
+	}
+}
+
+type latency struct{ delay, jitter time.Duration }
+
+// sample draws one chunk's delay from [delay-jitter, delay+jitter].
+func (lat *latency) sample() time.Duration {
+	d := lat.delay
+	if lat.jitter > 0 {
+		d += time.Duration(rand.Int64N(2*int64(lat.jitter)+1)) - lat.jitter
+	}
+	return max(d, 0)
+}
+
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
+// chunk is what a delay line carries: bytes read, or the end of the stream.
+type chunk struct {
+	buf     *[bufSize]byte // nil at the end
+	n       int
+	err     error // what ended the stream
+	release time.Time
+}
+
+// delayLine delays one direction of one connection without capping its
+// throughput: the reader queues each chunk with its release time and reads
+// on, while the line's own writer goroutine writes the chunks in order, each
+// at its release time.
+type delayLine struct {
+	c     *conn
+	dst   net.Conn
+	d     *direction
+	queue chan chunk
+	done  chan struct{} // closed when the writer exits
+	// drained tells, once done is closed, whether the writer passed on
+	// everything queued.
+	drained bool
+	last    time.Time // release time of the latest chunk queued
+}
+
+func startLine(c *conn, dst net.Conn, d *direction) *delayLine {
+	q := &delayLine{c: c, dst: dst, d: d, queue: make(chan chunk, queueLen), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+// push queues ch, read just now, for release after a sample of lat but no
+// earlier than the chunk before it. It waits while the queue is full, and
+// returns false if the writer has stopped.
+func (q *delayLine) push(ch chunk, lat *latency) bool {
+	ch.release = time.Now().Add(lat.sample())
+	if ch.release.Before(q.last) {
+		ch.release = q.last
+	}
+	q.last = ch.release
+	select {
+	case q.queue <- ch:
+		return true
+	case <-q.done:
+		return false
+	}
+}
+
+// stop waits until the writer has passed on everything queued and exited.
+// It returns false if the writer stopped early, on a failed write or as the
+// connection closed.
+func (q *delayLine) stop() bool {
+	close(q.queue)
+	<-q.done
+	return q.drained
+}
+
+func (q *delayLine) run() {
+	defer close(q.done)
+	var timer *time.Timer
+	for ch := range q.queue {
+		if wait := time.Until(ch.release); wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-timer.C:
+			case <-q.c.ctx.Done():
+				timer.Stop()
+				return
+			}
+		}
+		if ch.buf == nil {
+			q.d.end(q.c, q.dst, ch.err)
+			continue
+		}
+		ok := q.d.write(q.c.ctx, q.dst, ch.buf[:ch.n])
+		bufPool.Put(ch.buf)
+		if !ok {
+			return
+		}
+	}
+	q.drained = true
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,6 +137,77 @@ func randomBytes(seed uint64, n int) []byte {
 	buf := make([]byte, n)
 	rand.NewChaCha8(key).Read(buf)
 	return buf
+}
+
+// serveEcho echoes back every connection ln accepts, until the connection
+// or ln closes.
+func serveEcho(ln *net.TCPListener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// roundTrip sends 64 bytes through an echo and times their return.
+func roundTrip(t *testing.T, c net.Conn) time.Duration {
+	t.Helper()
+	msg := randomBytes(5, 64)
+	start := time.Now()
+	write(t, c, string(msg))
+	if !bytes.Equal(readFull(t, c, len(msg)), msg) {
+		t.Fatal("echo differs from what was sent")
+	}
+	return time.Since(start)
+}
+
+// flood writes to c until it fails, at the latest when the test ends.
+func flood(t *testing.T, c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(patience))
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// drain reads and drops what arrives on c until it fails.
+func drain(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(patience))
+	go io.Copy(io.Discard, c)
+}
+
+// expectReset fails unless c's next read fails with a connection reset
+// within a second.
+func expectReset(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read = %d, %v; want a connection reset", n, err)
+	}
+}
+
+// expectNoAccept fails if the target accepts a connection within quiet.
+func expectNoAccept(t *testing.T, ln *net.TCPListener) {
+	t.Helper()
+	ln.SetDeadline(time.Now().Add(quiet))
+	if s, err := ln.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("target accepted: %v", err)
+	}
 }
 
 func TestListenRejectsNonLoopbackTarget(t *testing.T) {
@@ -403,12 +475,32 @@ func TestDialFailureClosesClient(t *testing.T) {
 }
 
 // TestIntegrity sends a long stream each way while the link is cut and
-// restored, in both and in single directions, many times over; every byte
-// must arrive once and in order.
+// restored, in both and in single directions, many times over, or while it
+// delays chunks by a jitter wider than the delay, or both; every byte must
+// arrive once and in order.
 func TestIntegrity(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		jitter bool
+		cuts   bool
+	}{
+		{"cuts", false, true},
+		{"jitter", true, false},
+		{"jitter and cuts", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := newTarget(t)
+			l := newLink(t, ln.Addr().String())
+			if tc.jitter {
+				l.SetLatency(2*time.Millisecond, 2*time.Millisecond)
+			}
+			testIntegrity(t, l, ln, tc.cuts)
+		})
+	}
+}
+
+func testIntegrity(t *testing.T, l *Link, ln *net.TCPListener, cut bool) {
 	const size = 64 << 20
-	ln := newTarget(t)
-	l := newLink(t, ln.Addr().String())
 	c, s := pipe(t, l, ln)
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, conn := range []net.Conn{c, s} {
@@ -461,6 +553,9 @@ func TestIntegrity(t *testing.T) {
 	var done atomic.Int64 // cycles completed
 	go func() {
 		defer close(cycled)
+		if !cut {
+			return
+		}
 		for i := range cycles {
 			done.Add(1)
 			cut := cuts[i%len(cuts)]
@@ -491,7 +586,9 @@ func TestIntegrity(t *testing.T) {
 			t.Fatalf("%s: stats count %d bytes, want %d", dir.name, n, size)
 		}
 	}
-	t.Logf("%d of %d cycles began during the transfer", done.Load(), cycles)
+	if cut {
+		t.Logf("%d of %d cycles began during the transfer", done.Load(), cycles)
+	}
 	<-cycled
 }
 
@@ -635,6 +732,372 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 	expectEOF(t, s)
 }
 
+// TestLatency: a round trip crosses the link twice, so it takes at least
+// twice the delay; a cut still holds delayed bytes; lifting the delay makes
+// round trips fast again and lets the delay lines' writers exit.
+func TestLatency(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	ln := newTarget(t)
+	serveEcho(ln)
+	l := newLink(t, ln.Addr().String())
+	c := dial(t, l.Addr())
+	roundTrip(t, c)
+	before := runtime.NumGoroutine()
+
+	l.SetLatency(delay, 0)
+	for range 3 {
+		rtt := roundTrip(t, c)
+		if rtt < 2*delay || rtt > 8*delay {
+			t.Fatalf("round trip took %v with latency %v, want between %v and %v", rtt, delay, 2*delay, 8*delay)
+		}
+		t.Logf("round trip with latency %v: %v", delay, rtt)
+	}
+	// A cut holds delayed bytes past their release.
+	l.BlockDirection(true, false)
+	write(t, c, "held")
+	expectSilence(t, c)
+	l.Unblock()
+	expectRead(t, c, "held")
+
+	l.SetLatency(0, 0)
+	fastest := time.Hour
+	for range 5 {
+		fastest = min(fastest, roundTrip(t, c))
+	}
+	if fastest > delay/2 {
+		t.Fatalf("fastest round trip took %v without latency", fastest)
+	}
+	t.Logf("fastest round trip without latency: %v", fastest)
+	eventually(t, "delay line writers to exit", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestLatencyKeepsThroughput: a delayed link still streams at full speed;
+// writing each 32 KiB chunk only after the previous one's delay would take
+// 512 * 20 ms, over 10 s.
+func TestLatencyKeepsThroughput(t *testing.T) {
+	const size = 16 << 20
+	ln := newTarget(t)
+	l := newLink(t, ln.Addr().String())
+	l.SetLatency(20*time.Millisecond, 0)
+	c, s := pipe(t, l, ln)
+	received := make(chan int64, 1)
+	go func() {
+		s.SetReadDeadline(time.Now().Add(patience))
+		n, _ := io.Copy(io.Discard, s)
+		received <- n
+	}()
+	start := time.Now()
+	write(t, c, string(randomBytes(6, size)))
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-received; n != size {
+		t.Fatalf("received %d bytes, want %d", n, size)
+	}
+	took := time.Since(start)
+	if took > 3*time.Second {
+		t.Fatalf("%d MiB took %v through a link with 20ms latency", size>>20, took)
+	}
+	t.Logf("%d MiB took %v", size>>20, took)
+}
+
+// TestBandwidth: each direction delivers about the cap, alone and under
+// latency.
+func TestBandwidth(t *testing.T) {
+	const rate = 1 << 20
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		t.Run(fmt.Sprintf("latency=%v", delay), func(t *testing.T) {
+			ln := newTarget(t)
+			l := newLink(t, ln.Addr().String())
+			l.SetBandwidth(rate)
+			l.SetLatency(delay, 0)
+			c, s := pipe(t, l, ln)
+			start := time.Now()
+			for _, conn := range []net.Conn{c, s} {
+				flood(t, conn)
+				drain(conn)
+			}
+			time.Sleep(2 * time.Second)
+			st := l.Stats()
+			want := rate*time.Since(start).Seconds() + bufSize
+			for dir, got := range map[string]int64{"forward": st.BytesForward, "backward": st.BytesBackward} {
+				r := float64(got) / want
+				if r < 0.5 || r > 1.5 {
+					t.Errorf("%s: %d bytes delivered, want about %.0f", dir, got, want)
+				}
+				t.Logf("%s: %d bytes delivered, %.2f of rate x time + burst", dir, got, r)
+			}
+		})
+	}
+}
+
+// TestBandwidthLifted: lifting a cap frees a chunk waiting for it at once,
+// not after the ~32 s its wait would take under the old cap.
+func TestBandwidthLifted(t *testing.T) {
+	ln := newTarget(t)
+	l := newLink(t, ln.Addr().String())
+	l.SetBandwidth(1 << 10)
+	c, s := pipe(t, l, ln)
+	flood(t, c)
+	drain(s)
+	time.Sleep(quiet)
+	held := l.Stats().BytesForward
+	if held > 2*bufSize {
+		t.Fatalf("%d bytes crossed a cap of 1 KiB/s", held)
+	}
+	l.SetBandwidth(0)
+	for end := time.Now().Add(2 * time.Second); l.Stats().BytesForward < held+1<<20; {
+		if time.Now().After(end) {
+			t.Fatalf("%d bytes crossed within 2s of lifting the cap", l.Stats().BytesForward-held)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReset: both ends of an established connection, and the client of a
+// held one, see a reset; later connections work.
+func TestReset(t *testing.T) {
+	ln := newTarget(t)
+	l := newLink(t, ln.Addr().String())
+	c, s := pipe(t, l, ln)
+	write(t, c, "ping")
+	expectRead(t, s, "ping")
+	write(t, s, "pong")
+	expectRead(t, c, "pong")
+	if n := l.Reset(); n != 1 {
+		t.Fatalf("Reset() = %d, want 1", n)
+	}
+	expectReset(t, c)
+	expectReset(t, s)
+	eventually(t, "connection to end", func() bool { return l.Stats().Active == 0 })
+
+	l.Block()
+	held := dial(t, l.Addr())
+	eventually(t, "held connection", func() bool { return l.Stats().Active == 1 })
+	if n := l.Reset(); n != 1 {
+		t.Fatalf("Reset() = %d, want the held connection", n)
+	}
+	expectReset(t, held)
+	l.Unblock()
+	expectNoAccept(t, ln)
+	eventually(t, "held connection to end", func() bool { return l.Stats().Active == 0 })
+
+	c, s = pipe(t, l, ln)
+	write(t, c, "again")
+	expectRead(t, s, "again")
+	if st := l.Stats(); st.Resets != 2 || st.Accepted != 3 || st.Refused != 0 {
+		t.Fatalf("stats %+v, want 2 resets of 3 accepted", st)
+	}
+}
+
+// TestRefuse: with refuse set, a connection arriving during a cut is reset
+// and never reaches the target; without, it is held as by default.
+// Connections held before refuse is set stay held.
+func TestRefuse(t *testing.T) {
+	ln := newTarget(t)
+	l := newLink(t, ln.Addr().String())
+	l.BlockDirection(false, true)
+	held := dial(t, l.Addr())
+	write(t, held, "held")
+	eventually(t, "held connection", func() bool { return l.Stats().Active == 1 })
+
+	l.SetRefuse(true)
+	// The reset may come before the dial returns.
+	if refused, err := net.DialTimeout("tcp", l.Addr(), patience); err == nil {
+		defer refused.Close()
+		refused.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := refused.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("refused connection: read = %d, %v; want EOF or a reset", n, err)
+		}
+	} else if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("refused connection: dial: %v; want success or a reset", err)
+	}
+	expectNoAccept(t, ln)
+	if st := l.Stats(); st.Refused != 1 || st.Accepted != 2 || st.Active != 1 {
+		t.Fatalf("stats %+v, want 1 refused of 2 accepted, 1 active", st)
+	}
+
+	l.SetRefuse(false)
+	held2 := dial(t, l.Addr())
+	expectSilence(t, held2)
+	eventually(t, "second held connection", func() bool { return l.Stats().Active == 2 })
+
+	write(t, held2, "too!")
+
+	l.Unblock()
+	var got []string
+	for range 2 {
+		got = append(got, string(readFull(t, accept(t, ln), 4)))
+	}
+	if slices.Sort(got); !slices.Equal(got, []string{"held", "too!"}) {
+		t.Fatalf("target received %q, want both held connections", got)
+	}
+	if st := l.Stats(); st.Refused != 1 || st.Active != 2 {
+		t.Fatalf("stats %+v after unblock, want 1 refused, 2 active", st)
+	}
+}
+
+// TestNetCut: a directed cut stops one node's bytes to another on the
+// connections each of them dialed, and only those.
+func TestNetCut(t *testing.T) {
+	n := NewNet()
+	t.Cleanup(func() { n.Close() })
+	port := map[string]*net.TCPListener{"a": newTarget(t), "b": newTarget(t)}
+	for _, p := range []pair{{"a", "b"}, {"b", "a"}} {
+		l, err := Listen(p.from, p.to, port[p.to].Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Add(l)
+	}
+	// at[i] and bt[i] are the ends at a and at b of connection i: the
+	// first dialed by a, the second by b.
+	ac, bs := pipe(t, n.Link("a", "b"), port["b"])
+	bc, as := pipe(t, n.Link("b", "a"), port["a"])
+	at, bt := []net.Conn{ac, as}, []net.Conn{bs, bc}
+
+	n.Cut("a", "b")
+	if got, want := n.Cuts(), [][2]string{{"a", "b"}}; !slices.Equal(got, want) {
+		t.Fatalf("Cuts() = %v, want %v", got, want)
+	}
+	for i := range at {
+		write(t, at[i], "a")
+		write(t, bt[i], "b")
+		expectRead(t, at[i], "b")
+	}
+	for i := range bt {
+		expectSilence(t, bt[i])
+	}
+	n.Uncut("a", "b")
+	for i := range bt {
+		expectRead(t, bt[i], "a")
+	}
+	if cuts := n.Cuts(); len(cuts) != 0 {
+		t.Fatalf("Cuts() = %v after Uncut", cuts)
+	}
+}
+
+// TestNetCutRules: cuts are a set of directed pairs, and a link direction is
+// shut exactly while the cut over it is in the set, whatever added it and
+// whatever else is added or removed.
+func TestNetCutRules(t *testing.T) {
+	ln := newTarget(t)
+	n := NewNet()
+	t.Cleanup(func() { n.Close() })
+	add := func(from, to string) {
+		l, err := Listen(from, to, ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Add(l)
+	}
+	for _, p := range []pair{{"a", "b"}, {"b", "a"}, {"a", "c"}, {"c3", "a"}} {
+		add(p.from, p.to)
+	}
+	expect := func(what string, cuts ...[2]string) {
+		t.Helper()
+		if got := n.Cuts(); !slices.Equal(got, cuts) {
+			t.Fatalf("%s: Cuts() = %v, want %v", what, got, cuts)
+		}
+		for _, l := range n.Links() {
+			fwd, rev := l.BlockedDirection()
+			wantFwd := slices.Contains(cuts, [2]string{l.From, l.To})
+			wantRev := slices.Contains(cuts, [2]string{l.To, l.From})
+			if fwd != wantFwd || rev != wantRev {
+				t.Fatalf("%s: %s->%s blocked %v, %v; want %v, %v", what, l.From, l.To, fwd, rev, wantFwd, wantRev)
+			}
+		}
+	}
+
+	n.Cut("a", "b")
+	n.BlockPair("a", "b")
+	expect("cut, then pair", [2]string{"a", "b"}, [2]string{"b", "a"})
+	n.Uncut("b", "a")
+	expect("pair less b->a", [2]string{"a", "b"})
+	n.BlockPair("a", "b")
+	n.UnblockPair("a", "b") // removes a->b too: it names it
+	expect("pair unblocked")
+
+	n.Grudge([][2]string{{"c3", "a"}, {"a", "c"}, {"c", "a"}})
+	expect("grudge", [2]string{"a", "c"}, [2]string{"c", "a"}, [2]string{"c3", "a"})
+	n.Partition([][]string{{"a"}, {"b"}}) // c and c3 in no group: untouched
+	expect("partition over a grudge",
+		[2]string{"a", "b"}, [2]string{"a", "c"}, [2]string{"b", "a"}, [2]string{"c", "a"}, [2]string{"c3", "a"})
+	n.Uncut("c3", "a")
+	expect("client uncut", [2]string{"a", "b"}, [2]string{"a", "c"}, [2]string{"b", "a"}, [2]string{"c", "a"})
+
+	// A link added later takes on the cuts and the refuse setting.
+	n.SetRefuse(true)
+	add("c", "a")
+	expect("link added", [2]string{"a", "b"}, [2]string{"a", "c"}, [2]string{"b", "a"}, [2]string{"c", "a"})
+	for _, l := range n.Links() {
+		if !l.refuse.Load() {
+			t.Fatalf("%s->%s does not refuse", l.From, l.To)
+		}
+	}
+
+	var names []string
+	for _, l := range n.LinksOf("c") {
+		names = append(names, l.From+"->"+l.To)
+	}
+	if want := []string{"a->c", "c->a"}; !slices.Equal(names, want) {
+		t.Fatalf("LinksOf(c) = %v, want %v", names, want)
+	}
+
+	l := n.Link("a", "b")
+	l.SetLatency(time.Millisecond, 0)
+	n.Heal()
+	expect("heal")
+	if !l.refuse.Load() || l.latency.Load() == nil {
+		t.Fatal("Heal changed the refuse or latency setting")
+	}
+}
+
+// TestCloseWhileDelaying: Close ends a link whose chunks are queued for a
+// minute and whose readers wait for a cap, drops what it delayed, and leaves
+// no goroutine behind.
+func TestCloseWhileDelaying(t *testing.T) {
+	ln := newTarget(t)
+	before := runtime.NumGoroutine()
+	l, err := Listen("a", "b", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetLatency(time.Minute, 0)
+	l.SetBandwidth(1 << 10)
+	c, s := pipe(t, l, ln)
+	flood(t, c)
+	flood(t, s)
+	time.Sleep(quiet) // one burst each way queued, the next chunk waiting
+
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(patience):
+		t.Fatal("Close did not return")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close took %v", took)
+	}
+	for _, end := range []net.Conn{c, s} {
+		end.SetReadDeadline(time.Now().Add(patience))
+		if n, err := end.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after Close = %d, %v; want the connection ended, nothing delivered", n, err)
+		}
+	}
+	if st := l.Stats(); st.BytesForward != 0 || st.BytesBackward != 0 {
+		t.Fatalf("stats %+v, want nothing delivered", st)
+	}
+	c.Close()
+	s.Close()
+	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+}
+
 // BenchmarkLinkThroughput sends a one-way stream to a sink directly and
 // through a link, to show what the proxy costs.
 func BenchmarkLinkThroughput(b *testing.B) {
@@ -676,6 +1139,34 @@ func BenchmarkLinkThroughput(b *testing.B) {
 				}
 			case <-time.After(patience):
 				b.Fatal("sink did not finish")
+			}
+		})
+	}
+}
+
+// BenchmarkLinkRoundTrip bounces 64 bytes off an echo directly and through a
+// link; an op is one round trip, so the link adds (proxy-direct)/2 to each
+// crossing.
+func BenchmarkLinkRoundTrip(b *testing.B) {
+	for _, via := range []string{"direct", "proxy"} {
+		b.Run(via, func(b *testing.B) {
+			ln := newTarget(b)
+			serveEcho(ln)
+			addr := ln.Addr().String()
+			if via == "proxy" {
+				addr = newLink(b, addr).Addr()
+			}
+			c := dial(b, addr)
+			c.SetDeadline(time.Now().Add(time.Minute))
+			msg, got := randomBytes(5, 64), make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
