@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jetsam-dev/jetsam/nemesis"
 )
 
 func TestNormalizeFaultsAndConcurrency(t *testing.T) {
@@ -16,8 +18,11 @@ func TestNormalizeFaultsAndConcurrency(t *testing.T) {
 	}
 	c.Nemesis = []string{"all", "partition"}
 	c.Normalize()
-	if !slices.Equal(c.Nemesis, []string{"partition"}) {
+	if !slices.Equal(c.Nemesis, []string{"bandwidth", "clients", "latency", "partition", "reset"}) {
 		t.Fatalf("all gave %v", c.Nemesis)
+	}
+	if !slices.Equal(c.PartitionShapes, nemesis.ShapesFor(5)) {
+		t.Fatalf("default shapes %v, want all that fit 5 nodes", c.PartitionShapes)
 	}
 }
 
@@ -29,7 +34,10 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{func(c *Config) { c.Replicas = 4 }, "--replicas 4 is more than --nodes 3"},
 		{func(c *Config) { c.Keys = 0 }, "--keys"},
 		{func(c *Config) { c.ReadMode = "eventually" }, "--read-mode"},
-		{func(c *Config) { c.PartitionShapes = []string{"ring"} }, "--partition-shapes"},
+		{func(c *Config) { c.PartitionShapes = []string{"triangle"} }, "--partition-shapes"},
+		{func(c *Config) { c.Nodes, c.Replicas, c.PartitionShapes = 2, 1, []string{"bridge"} }, "--partition-shapes bridge needs at least 3 nodes"},
+		{func(c *Config) { c.Latency = -1 }, "--latency"},
+		{func(c *Config) { c.CutMode = "drop" }, "--cut-mode"},
 		{func(c *Config) { c.Name = "a/b" }, "--name"},
 	} {
 		c := Defaults()
