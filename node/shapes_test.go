@@ -103,10 +103,19 @@ func createStream(t *testing.T, c *node.Cluster) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}, Replicas: 3}); err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.CreateStream(actx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}, Replicas: 3})
+		acancel()
+		if err == nil {
+			break
+		}
+		t.Logf("create stream, attempt %d: %v", attempt, err)
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
 	}
 	for ctx.Err() == nil {
 		if c.StreamCurrent(ctx, "S") == nil {

@@ -105,12 +105,22 @@ func (k *KV) Setup(ctx context.Context) error {
 		k.Close()
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: k.o.Bucket, Replicas: k.o.Replicas, History: 1, Storage: jetstream.FileStorage,
-	})
-	if err != nil {
-		k.Close()
-		return fmt.Errorf("create bucket %s: %w", k.o.Bucket, err)
+	// Creating the same bucket again is harmless, so a request that went
+	// unanswered on a cluster that has only just formed is simply retried.
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{
+			Bucket: k.o.Bucket, Replicas: k.o.Replicas, History: 1, Storage: jetstream.FileStorage,
+		})
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			k.Close()
+			return fmt.Errorf("create bucket %s (%d attempts): %w", k.o.Bucket, attempt, err)
+		}
+		sleep(ctx, time.Second)
 	}
 	for _, c := range k.clients {
 		if c.kv, err = bindBucket(ctx, c.nc, k.o.Bucket); err != nil {
