@@ -232,6 +232,20 @@ func (c *Cluster) ready(ctx context.Context) error {
 		if err := n.Healthz(ctx); err != nil {
 			return fmt.Errorf("%s not healthy: %w", n.Spec.Name, err)
 		}
+		// A full mesh of routes: under load the meta leader can be elected
+		// while routes are still being set up, and requests sent then get
+		// lost.
+		routes, err := n.Routes(ctx)
+		if err != nil {
+			return err
+		}
+		peers := map[string]bool{}
+		for _, r := range routes {
+			peers[r.RemoteName] = true
+		}
+		if len(peers) < len(c.nodes)-1 {
+			return fmt.Errorf("%s has routes to %d of %d peers", n.Spec.Name, len(peers), len(c.nodes)-1)
+		}
 		jsz, err := n.Jsz(ctx)
 		if err != nil {
 			return err
