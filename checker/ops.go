@@ -27,6 +27,7 @@ type Op struct {
 	Value     *string
 	Rev       uint64
 	ExpectRev *uint64
+	Expect    *string
 	Error     string
 	// Call and Return are history times; Return is math.MaxInt64 for an
 	// operation that never completed.
@@ -58,7 +59,7 @@ func Pair(events []history.Event) []Op {
 			ops = append(ops, Op{
 				Index: e.Index, Completion: -1, Process: e.Process, F: e.F,
 				Workload: e.Workload, Node: e.Node, Key: e.Key, ReadMode: e.ReadMode,
-				Phase: e.Phase, Type: history.Info, Value: e.Value, ExpectRev: e.ExpectRev,
+				Phase: e.Phase, Type: history.Info, Value: e.Value, ExpectRev: e.ExpectRev, Expect: e.Expect,
 				Call: e.Time, Return: Open,
 			})
 			continue
@@ -80,7 +81,7 @@ func Pair(events []history.Event) []Op {
 		}
 		op.Return = e.Time
 		op.Rev = e.Rev
-		if op.F == history.FRead {
+		if op.F == history.FRead || op.F == "get" {
 			op.Value = e.Value
 		}
 	}

@@ -108,6 +108,9 @@ type Event struct {
 	Rev uint64 `json:"rev,omitempty"`
 	// ExpectRev is the revision a compare-and-set requires.
 	ExpectRev *uint64 `json:"expect_rev,omitempty"`
+	// Expect is the value a compare-and-set requires (imported Jepsen
+	// registers, which have no revisions).
+	Expect *string `json:"expect,omitempty"`
 	ReadMode  string  `json:"read_mode,omitempty"`
 	Phase     string  `json:"phase,omitempty"`
 	Error     string  `json:"error,omitempty"`
