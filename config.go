@@ -82,9 +82,6 @@ const (
 	CutRefuse = "refuse"
 )
 
-// Workloads lists the workloads this version runs.
-var Workloads = []string{"kv"}
-
 // ReadModes lists the accepted --read-mode values.
 var ReadModes = []string{workload.ReadLeader, workload.ReadDirect, workload.ReadMixed, workload.ReadNone}
 
@@ -124,8 +121,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--replicas %d is more than --nodes %d: lower --replicas or add nodes", c.Replicas, c.Nodes)
 	case c.Replicas > 5:
 		return fmt.Errorf("--replicas must be at most 5 (JetStream's limit), got %d", c.Replicas)
-	case !slices.Contains(Workloads, c.Workload):
-		return fmt.Errorf("--workload %q is not one of %s", c.Workload, strings.Join(Workloads, ", "))
+	case c.Workload == "":
+		return fmt.Errorf("--workload names no workload: give one or more of %s", strings.Join(workload.Names, ", "))
 	case c.Concurrency < 1:
 		return fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency)
 	case c.Rate < 0:
@@ -148,6 +145,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--recover-timeout must be positive, got %s", c.RecoverTimeout)
 	case c.BasePort < 0 || c.BasePort > 65535:
 		return fmt.Errorf("--base-port must be a TCP port, got %d", c.BasePort)
+	}
+	seen := map[string]bool{}
+	for _, w := range strings.Split(c.Workload, ",") {
+		if !slices.Contains(workload.Names, w) {
+			return fmt.Errorf("--workload %q is not one of %s (a comma list runs several)", w, strings.Join(workload.Names, ", "))
+		}
+		if seen[w] {
+			return fmt.Errorf("--workload names %s twice", w)
+		}
+		seen[w] = true
 	}
 	for _, f := range c.Nemesis {
 		if !slices.Contains(nemesis.Packages, f) {

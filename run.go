@@ -1,6 +1,7 @@
 package jetsam
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,11 +132,11 @@ type runner struct {
 	logf func(string, ...any)
 	test *results.TestInfo
 
-	cluster  *node.Cluster
-	target   *target
-	kv       *workload.KV
-	rec      *history.Recorder
-	stopOnce sync.Once
+	cluster   *node.Cluster
+	target    *target
+	workloads []workload.Workload
+	rec       *history.Recorder
+	stopOnce  sync.Once
 	// current is the phase shown on the status line.
 	current atomic.Pointer[string]
 }
@@ -179,26 +182,41 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	// cut off without touching the routes.
 	r.target = &target{c: cluster, clients: map[string]string{}}
 	cluster.Net().SetRefuse(cfg.CutMode == CutRefuse)
-	var eps []workload.Endpoint
-	for i := 0; i < cfg.Concurrency; i++ {
-		nodeName := cluster.Nodes()[i%cfg.Nodes].Spec.Name
-		name := fmt.Sprintf("c%d", i)
-		addr, err := cluster.AddClientLink(name, nodeName)
-		if err != nil {
-			return setupErr(err)
+	names := strings.Split(cfg.Workload, ",")
+	for wi, name := range names {
+		o := workload.Options{
+			Replicas: cfg.Replicas, Rate: cfg.Rate / float64(len(names)), ReadMode: cfg.ReadMode,
+			OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
+			FirstProcess: wi * cfg.Concurrency, Stride: len(names) * cfg.Concurrency, Isolate: r.isolate,
 		}
-		r.target.clients[name] = nodeName
-		eps = append(eps, workload.Endpoint{Node: nodeName, URL: "nats://" + addr})
+		for i := 0; i < cfg.Concurrency; i++ {
+			nodeName := cluster.Nodes()[i%cfg.Nodes].Spec.Name
+			linkName := fmt.Sprintf("c%d", o.FirstProcess+i)
+			addr, err := cluster.AddClientLink(linkName, nodeName)
+			if err != nil {
+				return setupErr(err)
+			}
+			r.target.clients[linkName] = nodeName
+			o.Clients = append(o.Clients, workload.Endpoint{Node: nodeName, URL: "nats://" + addr})
+		}
+		switch name {
+		case workload.NameKV:
+			r.workloads = append(r.workloads, workload.NewKV(workload.KVOptions{Options: o, Bucket: Bucket, Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey}))
+		case workload.NameLog:
+			r.workloads = append(r.workloads, workload.NewLog(o))
+		case workload.NameQueue:
+			r.workloads = append(r.workloads, workload.NewQueue(o))
+		}
 	}
-	r.kv = workload.NewKV(workload.KVOptions{
-		Clients: eps, Bucket: Bucket, Replicas: cfg.Replicas,
-		Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Rate: cfg.Rate, ReadMode: cfg.ReadMode,
-		OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
-	})
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = r.kv.Setup(sctx)
-	if err == nil {
-		err = waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, r.kv.Stream()) })
+	for _, w := range r.workloads {
+		if err = w.Setup(sctx); err != nil {
+			err = fmt.Errorf("%s: %w", w.Name(), err)
+			break
+		}
+		if err = waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, w.Stream()) }); err != nil {
+			break
+		}
 	}
 	cancel()
 	if err != nil {
@@ -218,14 +236,14 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	r.phase("main")
 	nem := nemesis.New(r.target, rec, nemesis.Options{
 		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
-		Shapes: cfg.PartitionShapes, Stream: r.kv.Stream(), Seed: cfg.Seed, Logf: r.logf,
+		Shapes: cfg.PartitionShapes, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
 		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	stopStatus := r.status(mctx, nem)
 	var wg sync.WaitGroup
 	var runErr error
-	wg.Add(2)
+	wg.Add(1 + len(r.workloads))
 	var errMu sync.Mutex
 	fail := func(err error) {
 		errMu.Lock()
@@ -238,13 +256,15 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		defer catch(fail)
 		_ = nem.Run(mctx)
 	}()
-	go func() {
-		defer wg.Done()
-		defer catch(fail)
-		if err := r.kv.Run(mctx, rec); err != nil {
-			fail(err)
-		}
-	}()
+	for _, w := range r.workloads {
+		go func() {
+			defer wg.Done()
+			defer catch(fail)
+			if err := w.Run(mctx, rec); err != nil {
+				fail(fmt.Errorf("%s: %w", w.Name(), err))
+			}
+		}()
+	}
 	wg.Wait()
 	mcancel()
 	interrupted := ctx.Err() != nil
@@ -254,12 +274,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		r.phase("recover")
 		began := time.Now()
 		rctx, rcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
-		err := waitFor(rctx, func(c context.Context) error {
-			if err := cluster.WaitReady(c); err != nil {
-				return err
-			}
-			return cluster.StreamCurrent(c, r.kv.Stream())
-		})
+		err := waitFor(rctx, r.recovered)
 		rcancel()
 		if err != nil {
 			r.logf("jetsam: cluster did not fully recover within %s (%v); final reads go ahead", cfg.RecoverTimeout, err)
@@ -268,11 +283,15 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 			r.logf("jetsam: cluster recovered in %.2fs", r.test.Run.RecoverSeconds)
 		}
 		r.phase("final")
-		fctx, fcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
-		if err := r.kv.Final(fctx, rec); err != nil {
-			r.logf("jetsam: final reads incomplete: %v", err)
+		// The log reads each replica alone, cutting nodes off in turn: it
+		// goes last.
+		for _, w := range sortedForFinal(r.workloads) {
+			fctx, fcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
+			if err := w.Final(fctx, rec); err != nil {
+				r.logf("jetsam: final reads of %s incomplete: %v", w.Name(), err)
+			}
+			fcancel()
 		}
-		fcancel()
 		interrupted = ctx.Err() != nil
 	}
 	stopStatus()
@@ -319,8 +338,8 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 // teardown disconnects clients and stops every node; safe to call twice.
 func (r *runner) teardown() {
 	r.stopOnce.Do(func() {
-		if r.kv != nil {
-			r.kv.Close()
+		for _, w := range r.workloads {
+			w.Close()
 		}
 		if r.cluster != nil {
 			r.cluster.Heal()
@@ -383,6 +402,75 @@ func (r *runner) status(ctx context.Context, nem *nemesis.Nemesis) (stop func())
 		}
 		<-finished
 	}
+}
+
+// recovered is nil once the cluster is ready and every workload's stream
+// is current.
+func (r *runner) recovered(ctx context.Context) error {
+	if err := r.cluster.WaitReady(ctx); err != nil {
+		return err
+	}
+	for _, w := range r.workloads {
+		if err := r.cluster.StreamCurrent(ctx, w.Stream()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isolate cuts a node off from every other node until it has no route
+// left, for a final read of its own replica, and returns how to undo it.
+// Both steps are nemesis events in the history.
+func (r *runner) isolate(name string) (undo func()) {
+	var cuts [][2]string
+	var rest []string
+	for _, o := range r.cluster.NodeNames() {
+		if o != name {
+			cuts = append(cuts, [2]string{name, o}, [2]string{o, name})
+			rest = append(rest, o)
+		}
+	}
+	fault := &history.Fault{Action: history.FaultStart, Shape: "final-read", Groups: [][]string{{name}, rest}, Nodes: []string{name}, Cuts: cuts}
+	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: fault, Links: r.target.LinkStats()})
+	r.cluster.Net().Grudge(cuts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := r.cluster.Node(name)
+	_ = waitFor(ctx, func(ctx context.Context) error {
+		routes, err := n.Routes(ctx)
+		if err == nil && len(routes) > 0 {
+			err = fmt.Errorf("%s still has %d routes", name, len(routes))
+		}
+		return err
+	})
+	return func() {
+		for _, c := range cuts {
+			r.cluster.Net().Uncut(c[0], c[1])
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = waitFor(ctx, r.recovered)
+		stop := *fault
+		stop.Action = history.FaultStop
+		r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: &stop, Links: r.target.LinkStats()})
+	}
+}
+
+// sortedForFinal orders the workloads' final phases: the log's, which cuts
+// nodes off, last.
+func sortedForFinal(ws []workload.Workload) []workload.Workload {
+	out := slices.Clone(ws)
+	slices.SortStableFunc(out, func(a, b workload.Workload) int {
+		return cmp.Compare(boolInt(a.Name() == workload.NameLog), boolInt(b.Name() == workload.NameLog))
+	})
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // catch turns a panic of a run goroutine into an error, so the run still

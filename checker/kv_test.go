@@ -19,7 +19,9 @@ func (h *hist) add(e history.Event) {
 	h.now += int64(time.Millisecond)
 	e.Index, e.Time = len(h.events), h.now
 	if e.Process != history.Nemesis {
-		e.Workload = WorkloadKV
+		if e.Workload == "" {
+			e.Workload = WorkloadKV
+		}
 		if e.Node == "" {
 			e.Node = "n1"
 		}
@@ -201,6 +203,54 @@ func TestKVVerdicts(t *testing.T) {
 			h.invoke(1, history.FRead, "k", nil, nil)
 			h.done(1, history.Info, history.FRead, "k", nil, 0)
 			h.final(2, "k", s("a"), 1)
+		}, Valid, ""},
+		{"read after a delete sees the key absent", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(0, history.FDelete, "k", nil, nil)
+			h.done(0, history.OK, history.FDelete, "k", nil, 2)
+			h.read(1, "k", nil, 0) // a direct read: no marker revision
+			h.read(1, "k", nil, 2) // a leader read: the marker
+			h.final(2, "k", nil, 2)
+		}, Valid, ""},
+		{"read of a deleted value after the delete was acknowledged", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(0, history.FDelete, "k", nil, nil)
+			h.done(0, history.OK, history.FDelete, "k", nil, 2)
+			h.read(1, "k", s("a"), 1)
+			h.final(2, "k", nil, 2)
+		}, Invalid, KindStaleRead},
+		{"absent after an acknowledged write, no delete anywhere", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.read(1, "k", nil, 0)
+			h.final(2, "k", s("a"), 1)
+		}, Invalid, KindStaleRead},
+		{"absent after an acknowledged write, a delete in flight", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(3, history.FDelete, "k", nil, nil)
+			h.read(1, "k", nil, 0)
+			h.done(3, history.Info, history.FDelete, "k", nil, 0)
+			h.final(2, "k", nil, 0)
+		}, Valid, ""},
+		{"create of an absent key, then a refused create", func(h *hist) {
+			h.invoke(0, history.FCreate, "k", s("a"), nil)
+			h.done(0, history.OK, history.FCreate, "k", s("a"), 3)
+			h.invoke(1, history.FCreate, "k", s("b"), nil)
+			h.done(1, history.Fail, history.FCreate, "k", s("b"), 0)
+			h.final(2, "k", s("a"), 3)
+		}, Valid, ""},
+		{"create that succeeded on a present key", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(1, history.FCreate, "k", s("b"), nil)
+			h.done(1, history.OK, history.FCreate, "k", s("b"), 3)
+			h.final(2, "k", s("b"), 3)
+		}, Invalid, KindNonlinearizable},
+		{"create after a delete", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(0, history.FDelete, "k", nil, nil)
+			h.done(0, history.OK, history.FDelete, "k", nil, 2)
+			h.invoke(1, history.FCreate, "k", s("b"), nil)
+			h.done(1, history.OK, history.FCreate, "k", s("b"), 3)
+			h.final(2, "k", s("b"), 3)
 		}, Valid, ""},
 		{"no final read: the run did not finish", func(h *hist) {
 			h.write(0, "k", "a", 1)

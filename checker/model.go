@@ -51,36 +51,55 @@ func kvStep(st, in, out any) []any {
 	s := st.(kvState)
 	i := in.(kvInput)
 	o := out.(kvOutput)
-	switch i.f {
-	case history.FRead:
-		if o.present != s.present {
-			return nil
-		}
-		if !o.present {
-			return []any{s}
-		}
-		if o.value != s.value {
-			return nil
-		}
-		if s.exact {
-			if o.rev != s.rev {
-				return nil
-			}
-			return []any{s}
-		}
-		if o.rev <= s.rev {
-			return nil
-		}
-		return []any{kvState{present: true, value: s.value, rev: o.rev, exact: true}}
-
-	case history.FWrite:
+	// A value written at a revision the state allows: above the current
+	// one.
+	written := func(value string, present bool) []any {
 		if o.typ == history.Info {
-			return []any{kvState{present: true, value: i.value, rev: s.least(), exact: false}}
+			return []any{kvState{present: present, value: value, rev: s.least(), exact: false}}
 		}
 		if o.rev <= s.least() {
 			return nil
 		}
-		return []any{kvState{present: true, value: i.value, rev: o.rev, exact: true}}
+		return []any{kvState{present: present, value: value, rev: o.rev, exact: true}}
+	}
+	switch i.f {
+	case history.FRead:
+		if o.present != s.present || (o.present && o.value != s.value) {
+			return nil
+		}
+		switch {
+		case o.rev == 0: // an absent key read without its delete marker
+			return []any{s}
+		case s.exact && o.rev != s.rev:
+			return nil
+		case s.exact:
+			return []any{s}
+		case o.rev <= s.rev:
+			return nil
+		}
+		return []any{kvState{present: s.present, value: s.value, rev: o.rev, exact: true}}
+
+	case history.FWrite:
+		return written(i.value, true)
+
+	case history.FDelete:
+		return written("", false)
+
+	case history.FCreate:
+		// The client library's create is not one step, but each step is a
+		// write conditional on the key's last message, so a create that
+		// succeeded did so while the key was absent.
+		if s.present {
+			if o.typ == history.Info {
+				return []any{s}
+			}
+			return nil
+		}
+		next := written(i.value, true)
+		if o.typ == history.Info {
+			return append(next, s)
+		}
+		return next
 
 	case history.FCAS:
 		e := i.expectRev
@@ -116,6 +135,9 @@ func describeKVOp(in, out any) string {
 	default:
 		if i.f == history.FRead && !o.present {
 			res = "absent"
+			if o.rev > 0 {
+				res += fmt.Sprintf("@%d", o.rev)
+			}
 		} else if i.f == history.FRead {
 			res = fmt.Sprintf("%s@%d", o.value, o.rev)
 		} else {
@@ -125,18 +147,22 @@ func describeKVOp(in, out any) string {
 	switch i.f {
 	case history.FRead:
 		return "read() → " + res
-	case history.FWrite:
-		return fmt.Sprintf("write(%s) → %s", i.value, res)
-	default:
+	case history.FDelete:
+		return "delete() → " + res
+	case history.FCAS:
 		return fmt.Sprintf("cas(@%d, %s) → %s", i.expectRev, i.value, res)
+	default:
+		return fmt.Sprintf("%s(%s) → %s", i.f, i.value, res)
 	}
 }
 
 func describeKVState(st any) string {
 	s := st.(kvState)
 	switch {
+	case !s.present && s.exact:
+		return fmt.Sprintf("absent@%d", s.rev)
 	case !s.present:
-		return "absent"
+		return fmt.Sprintf("absent@>%d", s.rev)
 	case s.exact:
 		return fmt.Sprintf("%s@%d", s.value, s.rev)
 	default:

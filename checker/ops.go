@@ -28,7 +28,10 @@ type Op struct {
 	Rev       uint64
 	ExpectRev *uint64
 	Expect    *string
-	Error     string
+	// Values are what a dequeue received; Log is what a read-all read.
+	Values []string
+	Log    []history.LogEntry
+	Error  string
 	// Call and Return are history times; Return is math.MaxInt64 for an
 	// operation that never completed.
 	Call, Return int64
@@ -81,6 +84,7 @@ func Pair(events []history.Event) []Op {
 		}
 		op.Return = e.Time
 		op.Rev = e.Rev
+		op.Values, op.Log = e.Values, e.Log
 		if op.F == history.FRead || op.F == "get" {
 			op.Value = e.Value
 		}

@@ -81,7 +81,10 @@ func TestRealHistoryValidThenTampered(t *testing.T) {
 func TestRealStaleDirectReadsAreFound(t *testing.T) {
 	h := loadFixture(t, "kv-direct-partition.jsonl.gz")
 	r := CheckHistory(context.Background(), h, Options{})
-	kv := r.Checkers[WorkloadKV]
+	if r.Checkers[WorkloadKV].Valid != Valid {
+		t.Fatalf("writes and final reads judged %s: %+v", r.Checkers[WorkloadKV].Valid, r.Checkers[WorkloadKV].Anomalies)
+	}
+	kv := r.Checkers[WorkloadKVDirect]
 	if r.Valid != Invalid || kv.Counts["anomaly-stale-read-direct"] == 0 {
 		t.Fatalf("verdict %s, counts %v; want stale direct reads", r.Valid, kv.Counts)
 	}

@@ -70,9 +70,17 @@ func (p *Process) UnmarshalJSON(b []byte) error {
 
 // Operation names (the "f" field).
 const (
-	FRead  = "read"
-	FWrite = "write"
-	FCAS   = "cas"
+	FRead   = "read"
+	FWrite  = "write"
+	FCAS    = "cas"
+	FCreate = "create" // write only if the key is absent
+	FDelete = "delete"
+	// The stream log.
+	FAppend  = "append"   // append a value; with expect_rev, only after that sequence
+	FReadAll = "read-all" // the whole stream, as one replica or the leader holds it
+	// The queue.
+	FEnqueue = "enqueue"
+	FDequeue = "dequeue"
 )
 
 // Read modes: how a read was served.
@@ -110,15 +118,26 @@ type Event struct {
 	ExpectRev *uint64 `json:"expect_rev,omitempty"`
 	// Expect is the value a compare-and-set requires (imported Jepsen
 	// registers, which have no revisions).
-	Expect *string `json:"expect,omitempty"`
-	ReadMode  string  `json:"read_mode,omitempty"`
-	Phase     string  `json:"phase,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	Expect   *string `json:"expect,omitempty"`
+	ReadMode string  `json:"read_mode,omitempty"`
+	Phase    string  `json:"phase,omitempty"`
+	Error    string  `json:"error,omitempty"`
+
+	// Values are what a dequeue received, in order.
+	Values []string `json:"values,omitempty"`
+	// Log is a whole stream as one read saw it (read-all).
+	Log []LogEntry `json:"log,omitempty"`
 
 	// Fault describes a nemesis event.
 	Fault *Fault `json:"fault,omitempty"`
 	// Links are the link proxies' counters when the event was recorded.
 	Links []LinkStats `json:"links,omitempty"`
+}
+
+// LogEntry is one message of a stream: its sequence and value.
+type LogEntry struct {
+	Seq   uint64 `json:"s"`
+	Value string `json:"v"`
 }
 
 // LinkStats are one link proxy's counters since the cluster started. A link

@@ -25,15 +25,40 @@ func WriteResults(dir string, r *checker.Result) error {
 	return WriteJSON(filepath.Join(dir, ResultsFile), r)
 }
 
+// History formats Check reads.
+const (
+	FormatJetsam = "jetsam"
+	FormatJepsen = "jepsen"
+)
+
 // Check loads the history of a run folder (or a history file) and checks it.
 func Check(ctx context.Context, path string, opts checker.Options) (*checker.Result, *history.History, error) {
+	return CheckFormat(ctx, path, FormatJetsam, opts)
+}
+
+// CheckFormat is Check for a history in the given format: jetsam's JSONL, or
+// a Jepsen history (its log lines or EDN op maps).
+func CheckFormat(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, *history.History, error) {
 	hp, _, err := ResolveHistory(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := history.Load(hp)
+	f, err := os.Open(hp)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not a readable history: %w", hp, err)
+		return nil, nil, err
+	}
+	defer f.Close()
+	var h *history.History
+	switch format {
+	case FormatJetsam:
+		h, err = history.Read(f)
+	case FormatJepsen:
+		h, err = history.ReadJepsen(f)
+	default:
+		return nil, nil, fmt.Errorf("history format %q is not jetsam or jepsen", format)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not a readable %s history: %w", hp, format, err)
 	}
 	return checker.CheckHistory(ctx, h, opts), h, nil
 }
@@ -116,14 +141,15 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.Hi
 		for _, a := range c.Anomalies {
 			cs.Anomalies = append(cs.Anomalies, anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; ")})
 		}
-		if n == checker.WorkloadKV && ops != nil {
+		if (n == checker.WorkloadKV || n == checker.WorkloadKVDirect) && ops != nil {
+			kvOps := checker.KVOps(ops, n == checker.WorkloadKVDirect)
 			for i, key := range c.FailingKeys {
 				if i == MaxDiagrams {
 					cs.DiagramNote = fmt.Sprintf("%d more failing keys have no diagram here; run `jetsam check` on the history to see them all.", len(c.FailingKeys)-MaxDiagrams)
 					break
 				}
 				var buf bytes.Buffer
-				if err := checker.VisualizeKV(&buf, ops, key, diagramTimeout); err != nil {
+				if err := checker.VisualizeKV(&buf, kvOps, key, diagramTimeout); err != nil {
 					cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
 					continue
 				}

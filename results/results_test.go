@@ -50,7 +50,10 @@ func record(t *testing.T, dir string, stale bool) {
 		in := history.Event{Type: history.Invoke, Process: history.Process(p), F: f, Workload: checker.WorkloadKV, Node: "n1", Key: "k0", Phase: phase}
 		out := in
 		out.Type, out.Rev = history.OK, rev
-		if f == history.FRead {
+		if f == history.FRead && phase == history.PhaseFinal {
+			in.ReadMode, out.ReadMode = history.ReadLeader, history.ReadLeader
+			out.Value = value
+		} else if f == history.FRead {
 			in.ReadMode, out.ReadMode = history.ReadDirect, history.ReadDirect
 			out.Value = value
 		} else {

@@ -1,6 +1,3 @@
-// Package workload is the client side of a test: concurrent clients, each
-// pinned to one node and doing one operation at a time, whose every
-// invocation and completion goes into the history.
 package workload
 
 import (
@@ -17,48 +14,22 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
-)
-
-// Endpoint is where one client connects: the node it talks to, and the URL
-// that reaches it (through the client's own proxy).
-type Endpoint struct {
-	Node string
-	URL  string
-}
-
-// Read modes accepted by KVOptions.ReadMode.
-const (
-	ReadLeader = history.ReadLeader
-	ReadDirect = history.ReadDirect
-	ReadMixed  = "mixed"
-	ReadNone   = "none"
 )
 
 // KVOptions configure the KV register workload.
 type KVOptions struct {
-	// Clients has one endpoint per client; each client does one operation
-	// at a time.
-	Clients []Endpoint
+	Options
 	// Bucket is the KV bucket's name; its stream is "KV_" + Bucket.
-	Bucket   string
-	Replicas int
+	Bucket string
 	// Keys is how many keys are in use at once; each is retired after
 	// OpsPerKey operations and replaced by a fresh one, which keeps every
 	// key's history small enough to check quickly.
 	Keys      int
 	OpsPerKey int
-	// Rate caps operations per second over all clients; 0 is unlimited.
-	Rate float64
-	// ReadMode: leader, direct, mixed (drawn per read) or none (no reads
-	// before the final phase).
-	ReadMode  string
-	OpTimeout time.Duration
-	Seed      uint64
 }
 
-// KV is the KV register workload: reads, unique writes and compare-and-set
-// on a replicated bucket.
+// KV is the KV register workload: reads, writes of unique values,
+// compare-and-set, create and delete on a replicated bucket.
 type KV struct {
 	o       KVOptions
 	clients []*kvClient
@@ -67,13 +38,8 @@ type KV struct {
 }
 
 type kvClient struct {
-	id      int
-	node    Endpoint
-	nc      *nats.Conn
-	kv      jetstream.KeyValue
-	process history.Process
-	rng     *rand.Rand
-	writes  int
+	*client
+	kv jetstream.KeyValue
 }
 
 // NewKV prepares the workload; Setup connects it.
@@ -81,231 +47,157 @@ func NewKV(o KVOptions) *KV {
 	return &KV{o: o, keys: newKeyRing(o.Keys, o.OpsPerKey), hints: &revHints{m: map[string]uint64{}}}
 }
 
+func (k *KV) Name() string { return NameKV }
+
 // Stream is the name of the bucket's stream.
 func (k *KV) Stream() string { return "KV_" + k.o.Bucket }
 
 // Setup creates the bucket and connects every client to its node.
 func (k *KV) Setup(ctx context.Context) error {
-	if len(k.o.Clients) == 0 {
-		return errors.New("no clients")
-	}
-	for i, ep := range k.o.Clients {
-		nc, err := connect(ep, fmt.Sprintf("jetsam-kv-%d", i))
-		if err != nil {
-			k.Close()
-			return err
-		}
-		k.clients = append(k.clients, &kvClient{
-			id: i, node: ep, nc: nc, process: history.Process(i),
-			rng: rand.New(rand.NewPCG(k.o.Seed, uint64(i)+1)),
-		})
-	}
-	js, err := jetstream.New(k.clients[0].nc)
+	cs, err := connectAll(k.o.Options, NameKV)
 	if err != nil {
-		k.Close()
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
-	// Creating the same bucket again is harmless, so a request that went
-	// unanswered on a cluster that has only just formed is simply retried.
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{
+	for _, c := range cs {
+		k.clients = append(k.clients, &kvClient{client: c})
+	}
+	err = createStream(ctx, func(ctx context.Context) error {
+		_, err := cs[0].js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: k.o.Bucket, Replicas: k.o.Replicas, History: 1, Storage: jetstream.FileStorage,
 		})
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			k.Close()
-			return fmt.Errorf("create bucket %s (%d attempts): %w", k.o.Bucket, attempt, err)
-		}
-		sleep(ctx, time.Second)
+		return err
+	})
+	if err != nil {
+		k.Close()
+		return fmt.Errorf("create bucket %s: %w", k.o.Bucket, err)
 	}
 	for _, c := range k.clients {
-		if c.kv, err = bindBucket(ctx, c.nc, k.o.Bucket); err != nil {
+		if c.kv, err = c.js.KeyValue(ctx, k.o.Bucket); err != nil {
 			k.Close()
-			return err
+			return fmt.Errorf("bind bucket %s: %w", k.o.Bucket, err)
 		}
 	}
 	return nil
 }
 
-func connect(ep Endpoint, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(ep.URL,
-		nats.Name(name),
-		nats.DontRandomize(),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.Timeout(2*time.Second),
-		nats.NoCallbacksAfterClientClose(),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s (%s): %w", ep.Node, ep.URL, err)
-	}
-	return nc, nil
-}
-
-func bindBucket(ctx context.Context, nc *nats.Conn, bucket string) (jetstream.KeyValue, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	kv, err := js.KeyValue(ctx, bucket)
-	if err != nil {
-		return nil, fmt.Errorf("bind bucket %s: %w", bucket, err)
-	}
-	return kv, nil
-}
-
 // Close disconnects every client.
 func (k *KV) Close() {
 	for _, c := range k.clients {
-		if c.nc != nil {
-			c.nc.Close()
-		}
+		c.nc.Close()
 	}
 }
 
-// Run drives every client until ctx ends. Operations in flight when it ends
-// run to completion (or their own timeout) and are recorded.
+// Run drives every client until ctx ends.
 func (k *KV) Run(ctx context.Context, rec *history.Recorder) error {
-	lim := rate.NewLimiter(rate.Inf, 0)
-	if k.o.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(k.o.Rate), len(k.clients))
+	cs := make([]*client, len(k.clients))
+	byID := map[*client]*kvClient{}
+	for i, c := range k.clients {
+		cs[i], byID[c.client] = c.client, c
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range k.clients {
-		g.Go(func() (err error) {
-			defer recoverAsError(&err)
-			for gctx.Err() == nil {
-				if lim.Wait(gctx) != nil {
-					return nil
-				}
-				k.step(c, rec)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return drive(ctx, cs, k.o.Rate, func(c *client) { k.step(byID[c], rec) })
 }
 
-func recoverAsError(err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("client panicked: %v", r)
-	}
-}
+// Operation mix, in tenths: reads, writes, compare-and-set, create, delete.
+var kvMix = []struct {
+	f      string
+	weight int
+}{{history.FRead, 3}, {history.FWrite, 2}, {history.FCAS, 2}, {history.FCreate, 2}, {history.FDelete, 1}}
 
 // step performs one random operation.
 func (k *KV) step(c *kvClient, rec *history.Recorder) {
 	key := k.keys.next(c.rng)
-	var f string
-	if k.o.ReadMode == ReadNone {
-		f = []string{history.FWrite, history.FCAS}[c.rng.IntN(2)]
-	} else {
-		f = []string{history.FRead, history.FWrite, history.FCAS}[c.rng.IntN(3)]
+	total := 0
+	for _, m := range kvMix {
+		if m.f != history.FRead || k.o.ReadMode != ReadNone {
+			total += m.weight
+		}
+	}
+	n := c.rng.IntN(total)
+	f := ""
+	for _, m := range kvMix {
+		if m.f == history.FRead && k.o.ReadMode == ReadNone {
+			continue
+		}
+		if n -= m.weight; n < 0 {
+			f = m.f
+			break
+		}
 	}
 	switch f {
 	case history.FRead:
-		mode := k.o.ReadMode
-		if mode == ReadMixed {
-			mode = []string{ReadLeader, ReadDirect}[c.rng.IntN(2)]
-		}
-		k.read(c, rec, key, mode, history.PhaseMain)
-	case history.FWrite:
-		k.write(c, rec, key)
-	case history.FCAS:
-		k.cas(c, rec, key)
+		k.read(c, rec, key, readMode(k.o.ReadMode, c.rng), history.PhaseMain)
+	case history.FDelete:
+		k.delete(c, rec, key)
+	default:
+		k.write(c, rec, f, key)
 	}
-}
-
-func (k *KV) opContext() (context.Context, context.CancelFunc) {
-	// Not derived from the run's context: an operation in flight when the
-	// run ends completes, rather than being cut into an indeterminate one.
-	return context.WithTimeout(context.Background(), k.o.OpTimeout)
-}
-
-func (k *KV) nextValue(c *kvClient) string {
-	c.writes++
-	return fmt.Sprintf("%d-%d", c.id, c.writes)
 }
 
 func (k *KV) event(c *kvClient, f, key string) history.Event {
-	return history.Event{Type: history.Invoke, Process: c.process, F: f, Workload: "kv", Node: c.node.Node, Key: key}
+	return history.Event{Type: history.Invoke, Process: c.process, F: f, Workload: NameKV, Node: c.node.Node, Key: key}
 }
 
-// complete records a completion; after an indeterminate one the client takes
-// a fresh process number, since the old operation may still be in flight.
-func (k *KV) complete(c *kvClient, rec *history.Recorder, e history.Event) {
-	rec.Record(e)
-	if e.Type == history.Info {
-		c.process += history.Process(len(k.clients))
-	}
-}
-
-func (k *KV) write(c *kvClient, rec *history.Recorder, key string) {
-	v := k.nextValue(c)
-	e := k.event(c, history.FWrite, key)
+// write puts, compare-and-sets (at the newest revision seen) or creates a
+// unique value.
+func (k *KV) write(c *kvClient, rec *history.Recorder, f, key string) {
+	v := c.nextValue()
+	e := k.event(c, f, key)
 	e.Value = &v
-	rec.Record(e)
-	ctx, cancel := k.opContext()
-	rev, err := c.kv.Put(ctx, key, []byte(v))
-	cancel()
-	if err != nil {
-		e.Type, e.Error = history.Info, err.Error()
-	} else {
-		e.Type, e.Rev = history.OK, rev
-		k.hints.observe(key, rev)
-	}
-	k.complete(c, rec, e)
-}
-
-func (k *KV) cas(c *kvClient, rec *history.Recorder, key string) {
-	v := k.nextValue(c)
 	expect := k.hints.get(key)
-	e := k.event(c, history.FCAS, key)
-	e.Value, e.ExpectRev = &v, &expect
+	if f == history.FCAS {
+		e.ExpectRev = &expect
+	}
 	rec.Record(e)
-	ctx, cancel := k.opContext()
-	rev, err := c.kv.Update(ctx, key, []byte(v), expect)
+	ctx, cancel := opContext(k.o.OpTimeout)
+	var rev uint64
+	var err error
+	switch f {
+	case history.FWrite:
+		rev, err = c.kv.Put(ctx, key, []byte(v))
+	case history.FCAS:
+		rev, err = c.kv.Update(ctx, key, []byte(v), expect)
+	default:
+		// The client library's create: a write expecting no message, and
+		// on a deleted key a read and a write expecting the delete marker.
+		rev, err = c.kv.Create(ctx, key, []byte(v))
+	}
 	cancel()
 	switch {
 	case err == nil:
 		e.Type, e.Rev = history.OK, rev
 		k.hints.observe(key, rev)
-	case rejectedCAS(err):
+	case f != history.FWrite && rejected(err):
 		e.Type, e.Error = history.Fail, err.Error()
 	default:
 		e.Type, e.Error = history.Info, err.Error()
 	}
-	k.complete(c, rec, e)
+	c.complete(rec, e)
 }
 
-// rejectedCAS reports errors that prove the stream leader refused the
-// message: its expected revision was wrong or could not be checked.
-func rejectedCAS(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
+// delete publishes the key's delete marker, as the client library's Delete
+// does, keeping the acknowledgement so the marker's revision is known.
+func (k *KV) delete(c *kvClient, rec *history.Recorder, key string) {
+	e := k.event(c, history.FDelete, key)
+	rec.Record(e)
+	ctx, cancel := opContext(k.o.OpTimeout)
+	msg := nats.NewMsg("$KV." + k.o.Bucket + "." + key)
+	msg.Header.Set("KV-Operation", "DEL")
+	ack, err := c.js.PublishMsg(ctx, msg)
+	cancel()
+	if err != nil {
+		e.Type, e.Error = history.Info, err.Error()
+	} else {
+		e.Type, e.Rev = history.OK, ack.Sequence
+		k.hints.observe(key, ack.Sequence)
 	}
-	switch apiErr.ErrorCode {
-	case jetstream.JSErrCodeStreamWrongLastSequence, // 10071
-		jetstream.JSErrCodeStreamWrongLastSequenceConstant, // 10164
-		errCodeExpectedLastSeqNotReady:                     // 10163
-		return true
-	}
-	return false
+	c.complete(rec, e)
 }
-
-// errCodeExpectedLastSeqNotReady: the new leader cannot yet check an expected
-// per-subject sequence, and rejects the message.
-const errCodeExpectedLastSeqNotReady jetstream.ErrorCode = 10163
 
 func (k *KV) read(c *kvClient, rec *history.Recorder, key, mode, phase string) history.Event {
 	e := k.event(c, history.FRead, key)
 	e.ReadMode, e.Phase = mode, phase
 	rec.Record(e)
-	ctx, cancel := k.opContext()
+	ctx, cancel := opContext(k.o.OpTimeout)
 	var r readResult
 	if mode == ReadDirect {
 		r = directGet(ctx, c.kv, key)
@@ -313,15 +205,18 @@ func (k *KV) read(c *kvClient, rec *history.Recorder, key, mode, phase string) h
 		r = leaderGet(ctx, c.nc, k.o.Bucket, key)
 	}
 	cancel()
-	e.Type, e.Error = r.typ, r.err
+	e.Type, e.Error, e.Rev = r.typ, r.err, r.rev
 	if r.typ == history.OK && r.present {
-		e.Value, e.Rev = &r.value, r.rev
+		e.Value = &r.value
+	}
+	if r.rev > 0 {
 		k.hints.observe(key, r.rev)
 	}
-	k.complete(c, rec, e)
-	return e
+	return c.complete(rec, e)
 }
 
+// readResult is what a read saw. rev is the revision of the key's last
+// message, also when that message is a delete marker (leader reads).
 type readResult struct {
 	typ     history.Type
 	present bool
@@ -338,11 +233,7 @@ func directGet(ctx context.Context, kv jetstream.KeyValue, key string) readResul
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return readResult{typ: history.OK}
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return readResult{typ: history.Fail, err: err.Error()}
-	}
-	return readResult{typ: history.Info, err: err.Error()}
+	return readResult{typ: errorType(err), err: err.Error()}
 }
 
 // leaderGet asks the stream leader for the key's last message: the stream
@@ -377,7 +268,7 @@ func leaderGet(ctx context.Context, nc *nats.Conn, bucket, key string) readResul
 	case resp.Message == nil:
 		return readResult{typ: history.Info, err: "reply has neither message nor error"}
 	case isDeleteMarker(resp.Message.Hdrs):
-		return readResult{typ: history.OK}
+		return readResult{typ: history.OK, rev: resp.Message.Seq}
 	}
 	return readResult{typ: history.OK, present: true, value: string(resp.Message.Data), rev: resp.Message.Seq}
 }
@@ -392,19 +283,17 @@ func isDeleteMarker(hdrs []byte) bool {
 // survived the faults.
 func (k *KV) Final(ctx context.Context, rec *history.Recorder) error {
 	keys := k.keys.all()
-	// One reader per node.
-	var readers []*kvClient
-	seen := map[string]bool{}
-	for _, c := range k.clients {
-		if !seen[c.node.Node] {
-			seen[c.node.Node] = true
-			readers = append(readers, c)
-		}
-	}
 	var mu sync.Mutex
 	next := 0
 	g := new(errgroup.Group)
-	for _, c := range readers {
+	byClient := map[*client]*kvClient{}
+	var cs []*client
+	for _, c := range k.clients {
+		byClient[c.client] = c
+		cs = append(cs, c.client)
+	}
+	for _, pc := range perNode(cs) {
+		c := byClient[pc]
 		g.Go(func() (err error) {
 			defer recoverAsError(&err)
 			for {
@@ -429,15 +318,6 @@ func (k *KV) Final(ctx context.Context, rec *history.Recorder) error {
 		})
 	}
 	return g.Wait()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // keyRing hands out keys: Keys slots, each retired after opsPerKey uses.

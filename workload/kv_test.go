@@ -47,8 +47,8 @@ func TestOnlyRefusalsAreFailures(t *testing.T) {
 		{errors.New("nats: connection closed"), false},
 		{jetstream.ErrNoStreamResponse, false},
 	} {
-		if got := rejectedCAS(tc.err); got != tc.fail {
-			t.Errorf("rejectedCAS(%v) = %v, want %v", tc.err, got, tc.fail)
+		if got := rejected(tc.err); got != tc.fail {
+			t.Errorf("rejected(%v) = %v, want %v", tc.err, got, tc.fail)
 		}
 	}
 }

@@ -122,7 +122,8 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--concurrency", "lots"}, "--concurrency \"lots\" must be a positive number"},
 		{[]string{"run", "--store", filepath.Join(file, "store")}, "cannot write to store"},
 		{[]string{"run", "--store", store, "--base-port", strconv.Itoa(busy)}, fmt.Sprintf("port %d is in use", busy)},
-		{[]string{"check", file}, "is not a readable history"},
+		{[]string{"check", file}, "is not a readable jetsam history"},
+		{[]string{"check", "--format", "edn", file}, "history format \"edn\" is not jetsam or jepsen"},
 		{[]string{"check", filepath.Join(store, "nothing-here")}, "does not exist"},
 		{[]string{"check"}, "check needs one run folder or history file"},
 		{[]string{"explode"}, "unknown command \"explode\""},
@@ -332,7 +333,7 @@ func TestDirectReadsUnderPartitionAreStale(t *testing.T) {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	res := loadResults(t, runDir(t, store))
-	kv := res.Checkers[checker.WorkloadKV]
+	kv := res.Checkers[checker.WorkloadKVDirect]
 	if kv.Counts["anomaly-stale-read-direct"] == 0 {
 		t.Fatalf("no stale direct reads counted: %v", kv.Counts)
 	}
@@ -523,5 +524,21 @@ func TestKilledRunLeavesCheckableHistory(t *testing.T) {
 	}
 	if res := loadResults(t, dir); res.Valid != checker.Unknown || res.Ops.OK == 0 {
 		t.Fatalf("results.json: valid %s, %d ok", res.Valid, res.Ops.OK)
+	}
+}
+
+// TestCheckJepsenHistories: histories with known verdicts, from Porcupine's
+// own test data, through the command.
+func TestCheckJepsenHistories(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/anishathalye/porcupine").Output()
+	if err != nil {
+		t.Fatalf("find porcupine's module: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "test_data")
+	for file, want := range map[string]int{"kv/c01-ok.txt": 0, "kv/c01-bad.txt": 1, "jepsen/etcd_002.log": 0, "jepsen/etcd_040.log": 1} {
+		r := runJetsam(t, time.Minute, "check", "--format", "jepsen", filepath.Join(dir, file))
+		if r.code != want {
+			t.Errorf("%s: exit %d, want %d\n%s%s", file, r.code, want, r.stdout, r.stderr)
+		}
 	}
 }

@@ -58,7 +58,7 @@ the history. Everything lands in --store/<name>/<time>/.
 Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, stdout)
 	nodes := fs.Int("nodes", d.Nodes, "number of nats-server nodes")
 	replicas := fs.Int("replicas", d.Replicas, "replicas of the KV bucket's stream (at most --nodes)")
-	workload := fs.String("workload", d.Workload, "workload to run: kv (a register per key: read, write, compare-and-set)")
+	workload := fs.String("workload", d.Workload, "workloads, comma separated, each with --concurrency clients of its own: kv (a register per key: read, write, compare-and-set, create, delete), log (a stream as a log: conditional and deduplicated appends, reads by sequence), queue (enqueue, and fetch and ack from a durable consumer)")
 	concurrency := fs.String("concurrency", "2n", "client count; a number, or Nn for N per node")
 	rate := fs.Float64("rate", d.Rate, "operations per second over all clients (0: unlimited)")
 	keys := fs.Int("keys", d.Keys, "keys in use at once")
@@ -231,6 +231,7 @@ or a history file. Prints the verdict; the exit code is the verdict's:
 0 valid, 1 anomaly found, 2 unknown, 3 PATH is not a readable history.`, stdout)
 	timeout := fs.Duration("check-timeout", time.Duration(jetsam.Defaults().CheckTimeout), "time limit of the linearizability search; past it the verdict is unknown")
 	write := fs.Bool("write", false, "also (re)write results.json and report.html in the run folder")
+	format := fs.String("format", results.FormatJetsam, "history format: jetsam (history.jsonl), or jepsen (Jepsen's log lines or EDN op maps, for register read/write/cas and key-value get/put/append histories)")
 	if help, err := parse(fs, args); help || err != nil {
 		return exitValid, err
 	}
@@ -244,7 +245,7 @@ or a history file. Prints the verdict; the exit code is the verdict's:
 	}
 	ctx, stop := interruptible(stderr)
 	defer stop()
-	res, _, err := results.Check(ctx, hp, checker.Options{Timeout: *timeout})
+	res, _, err := results.CheckFormat(ctx, hp, *format, checker.Options{Timeout: *timeout})
 	if err != nil {
 		return 0, cliError{err.Error()}
 	}

@@ -1,0 +1,274 @@
+// Package workload is the client side of a test: concurrent clients, each
+// pinned to one node and doing one operation at a time, whose every
+// invocation and completion goes into the history.
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/history"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+)
+
+// Workload names.
+const (
+	NameKV    = "kv"
+	NameLog   = "log"
+	NameQueue = "queue"
+)
+
+// Names lists every workload.
+var Names = []string{NameKV, NameLog, NameQueue}
+
+// Read modes accepted by Options.ReadMode.
+const (
+	ReadLeader = history.ReadLeader
+	ReadDirect = history.ReadDirect
+	ReadMixed  = "mixed"
+	ReadNone   = "none"
+)
+
+// Workload is one kind of client traffic and what it reads at the end.
+type Workload interface {
+	Name() string
+	// Stream is the stream the workload uses (the nemesis aims "leader" at
+	// it).
+	Stream() string
+	// Setup creates the stream and connects every client.
+	Setup(ctx context.Context) error
+	// Run drives every client until ctx ends; operations in flight then run
+	// to completion (or their own timeout) and are recorded.
+	Run(ctx context.Context, rec *history.Recorder) error
+	// Final reads what survived, after the faults have healed.
+	Final(ctx context.Context, rec *history.Recorder) error
+	Close()
+}
+
+// Endpoint is where one client connects: the node it talks to, and the URL
+// that reaches it (through the client's own proxy).
+type Endpoint struct {
+	Node string
+	URL  string
+}
+
+// Options are what every workload is configured with.
+type Options struct {
+	// Clients has one endpoint per client.
+	Clients  []Endpoint
+	Replicas int
+	// Rate caps operations per second over the workload's clients; 0 is
+	// unlimited.
+	Rate float64
+	// ReadMode: leader, direct, mixed (drawn per read) or none (no reads
+	// before the final phase).
+	ReadMode  string
+	OpTimeout time.Duration
+	Seed      uint64
+	// FirstProcess numbers this workload's first client in the history;
+	// Stride is how many clients all workloads have together, so that a
+	// client that takes a fresh process number never takes another's.
+	FirstProcess int
+	Stride       int
+	// Isolate cuts a node off from every other node and returns how to
+	// undo it; the log workload reads each replica alone with it.
+	Isolate func(node string) (undo func())
+}
+
+// client is one connection doing one operation at a time.
+type client struct {
+	id      int
+	node    Endpoint
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	process history.Process
+	rng     *rand.Rand
+	stride  int
+	writes  int
+}
+
+// connectAll connects one client per endpoint.
+func connectAll(o Options, workload string) ([]*client, error) {
+	if len(o.Clients) == 0 {
+		return nil, errors.New("no clients")
+	}
+	stride := max(o.Stride, len(o.Clients))
+	var cs []*client
+	for i, ep := range o.Clients {
+		nc, err := connect(ep, fmt.Sprintf("jetsam-%s-%d", workload, i))
+		if err != nil {
+			closeAll(cs)
+			return nil, err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			closeAll(cs)
+			return nil, fmt.Errorf("jetstream: %w", err)
+		}
+		p := o.FirstProcess + i
+		cs = append(cs, &client{
+			id: p, node: ep, nc: nc, js: js, process: history.Process(p), stride: stride,
+			rng: rand.New(rand.NewPCG(o.Seed, uint64(p)+1)),
+		})
+	}
+	return cs, nil
+}
+
+func connect(ep Endpoint, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(ep.URL,
+		nats.Name(name),
+		nats.DontRandomize(),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.Timeout(2*time.Second),
+		nats.NoCallbacksAfterClientClose(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s (%s): %w", ep.Node, ep.URL, err)
+	}
+	return nc, nil
+}
+
+func closeAll(cs []*client) {
+	for _, c := range cs {
+		if c.nc != nil {
+			c.nc.Close()
+		}
+	}
+}
+
+// nextValue returns a value no other operation of the run writes.
+func (c *client) nextValue() string {
+	c.writes++
+	return fmt.Sprintf("%d-%d", c.id, c.writes)
+}
+
+// complete records a completion; after an indeterminate one the client takes
+// a fresh process number, since the old operation may still be in flight.
+func (c *client) complete(rec *history.Recorder, e history.Event) history.Event {
+	e = rec.Record(e)
+	if e.Type == history.Info {
+		c.process += history.Process(c.stride)
+	}
+	return e
+}
+
+// opContext bounds one operation. It is not derived from the run's context:
+// an operation in flight when the run ends completes, rather than being cut
+// into an indeterminate one.
+func opContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), timeout)
+}
+
+// drive runs step on every client, one operation at a time each, until ctx
+// ends, within a shared rate.
+func drive(ctx context.Context, cs []*client, perSecond float64, step func(*client)) error {
+	lim := rate.NewLimiter(rate.Inf, 0)
+	if perSecond > 0 {
+		lim = rate.NewLimiter(rate.Limit(perSecond), len(cs))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range cs {
+		g.Go(func() (err error) {
+			defer recoverAsError(&err)
+			for gctx.Err() == nil {
+				if lim.Wait(gctx) != nil {
+					return nil
+				}
+				step(c)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func recoverAsError(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("client panicked: %v", r)
+	}
+}
+
+// readMode draws how one read is served.
+func readMode(mode string, rng *rand.Rand) string {
+	if mode == ReadMixed {
+		return []string{ReadLeader, ReadDirect}[rng.IntN(2)]
+	}
+	return mode
+}
+
+// perNode picks one client per node, in client order.
+func perNode(cs []*client) []*client {
+	var out []*client
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if !seen[c.node.Node] {
+			seen[c.node.Node] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// createStream creates a stream, retrying: creating the same stream again
+// is harmless, and a request sent just as a cluster forms can go unanswered.
+func createStream(ctx context.Context, create func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := create(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d attempts: %w", attempt, err)
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
+// rejected reports errors that prove the stream leader refused a message:
+// its expected sequence was wrong or could not be checked.
+func rejected(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence, // 10071
+		jetstream.JSErrCodeStreamWrongLastSequenceConstant, // 10164
+		errCodeExpectedLastSeqNotReady:                     // 10163
+		return true
+	}
+	return false
+}
+
+// errCodeExpectedLastSeqNotReady: the new leader cannot yet check an expected
+// per-subject sequence, and rejects the message.
+const errCodeExpectedLastSeqNotReady jetstream.ErrorCode = 10163
+
+// errorType classifies a failed read: an API error answered it (fail), or
+// nothing did (info). For reads either constrains nothing.
+func errorType(err error) history.Type {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return history.Fail
+	}
+	return history.Info
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
