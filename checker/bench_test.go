@@ -32,7 +32,8 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 	clock := make([]int64, clients)
 	for i := 0; i < ops; i++ {
 		c := i % clients
-		o := &op{client: c, key: fmt.Sprintf("k%d", rng.IntN(keys)), f: []string{history.FRead, history.FWrite, history.FCAS}[rng.IntN(3)]}
+		o := &op{client: c, key: fmt.Sprintf("k%d", rng.IntN(keys)),
+			f: []string{history.FRead, history.FRead, history.FWrite, history.FWrite, history.FCAS, history.FCAS, history.FCreate, history.FDelete}[rng.IntN(8)]}
 		o.call = clock[c] + rng.Int64N(1e6)
 		o.ret = o.call + 1e5 + rng.Int64N(3e6)
 		o.at = o.call + rng.Int64N(o.ret-o.call)
@@ -41,8 +42,9 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 		all = append(all, o)
 	}
 	type reg struct {
-		value string
-		rev   uint64
+		value   string
+		rev     uint64
+		deleted bool
 	}
 	state := map[string]*reg{}
 	var seq uint64
@@ -62,9 +64,16 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 		case o.f == history.FRead:
 			o.typ = history.OK
 			if r != nil {
-				o.present, o.value, o.rev = true, r.value, r.rev
+				// A leader read sees the delete marker's revision too; a
+				// direct read of an absent key does not.
+				o.present, o.value, o.rev = !r.deleted, r.value, r.rev
+				if r.deleted && rng.IntN(2) == 0 {
+					o.rev = 0
+				}
 			}
 		case o.f == history.FCAS && o.expect != cur:
+			o.typ = history.Fail
+		case o.f == history.FCreate && r != nil && !r.deleted:
 			o.typ = history.Fail
 		default:
 			o.typ, o.happened = history.OK, true
@@ -74,7 +83,7 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 			}
 			if o.happened {
 				seq++
-				state[o.key] = &reg{o.value, seq}
+				state[o.key] = &reg{value: o.value, rev: seq, deleted: o.f == history.FDelete}
 				o.rev = seq
 			}
 		}
@@ -96,8 +105,13 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 		out.Type = o.typ
 		if o.f == history.FRead {
 			in.ReadMode, out.ReadMode = history.ReadLeader, history.ReadLeader
+			out.Rev = o.rev
 			if o.present {
-				out.Value, out.Rev = history.Str(o.value), o.rev
+				out.Value = history.Str(o.value)
+			}
+		} else if o.f == history.FDelete {
+			if o.typ == history.OK {
+				out.Rev = o.rev
 			}
 		} else {
 			in.Value, out.Value = history.Str(o.value), history.Str(o.value)
@@ -131,7 +145,10 @@ func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Ev
 		end++
 		fin.Time = end
 		if r := state[key]; r != nil {
-			fin.Value, fin.Rev = history.Str(r.value), r.rev
+			fin.Rev = r.rev
+			if !r.deleted {
+				fin.Value = history.Str(r.value)
+			}
 		}
 		out = append(out, fin)
 	}

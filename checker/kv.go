@@ -260,12 +260,6 @@ func explainKey(key string, ops []Op) []Anomaly {
 			}
 		}
 
-		// A read of an absent key that did not see the delete marker does
-		// not know its revision: unless no delete can explain the absence,
-		// it is left to the search.
-		if r.Value == nil && r.Rev == 0 && slices.ContainsFunc(deletes, func(d *Op) bool { return d.Call < r.Return }) {
-			continue
-		}
 		// Stale: something acknowledged before this read began had a newer
 		// revision. Revisions only grow, so a linearizable read sees it.
 		j := sort.Search(len(acked), func(k int) bool { return acked[k].Return >= r.Call }) - 1
@@ -273,6 +267,21 @@ func explainKey(key string, ops []Op) []Anomaly {
 			continue
 		}
 		w := newest[j]
+		// A read of an absent key that did not see the delete marker does
+		// not know its revision. It is stale only if the newest state
+		// before it was present and no delete can come between the two: a
+		// delete that may have happened after w (not known to be older)
+		// and before the read returned.
+		if r.Value == nil && r.Rev == 0 {
+			if w.F == history.FDelete || (w.F == history.FRead && w.Value == nil) {
+				continue
+			}
+			if slices.ContainsFunc(deletes, func(d *Op) bool {
+				return d.Call < r.Return && d.Return > w.Call && (d.Type != history.OK || d.Rev > w.Rev)
+			}) {
+				continue
+			}
+		}
 		a := base
 		a.Kind, a.Ops = KindStaleRead, []int{r.Index, w.Index}
 		what := "written"

@@ -71,8 +71,15 @@ func (k *KV) Setup(ctx context.Context) error {
 		k.Close()
 		return fmt.Errorf("create bucket %s: %w", k.o.Bucket, err)
 	}
+	// A request for the stream's info can go unanswered while the new
+	// stream elects its leader: each attempt is short, and retried.
 	for _, c := range k.clients {
-		if c.kv, err = c.js.KeyValue(ctx, k.o.Bucket); err != nil {
+		err := retryFor(ctx, func(ctx context.Context) error {
+			var err error
+			c.kv, err = c.js.KeyValue(ctx, k.o.Bucket)
+			return err
+		})
+		if err != nil {
 			k.Close()
 			return fmt.Errorf("bind bucket %s: %w", k.o.Bucket, err)
 		}

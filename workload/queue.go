@@ -66,7 +66,12 @@ func (q *Queue) Setup(ctx context.Context) error {
 		return fmt.Errorf("create stream %s: %w", QueueStream, err)
 	}
 	for _, c := range cs {
-		cons, err := c.js.Consumer(ctx, QueueStream, queueConsumer)
+		var cons jetstream.Consumer
+		err := retryFor(ctx, func(ctx context.Context) error {
+			var err error
+			cons, err = c.js.Consumer(ctx, QueueStream, queueConsumer)
+			return err
+		})
 		if err != nil {
 			q.Close()
 			return fmt.Errorf("bind consumer: %w", err)

@@ -542,3 +542,33 @@ func TestCheckJepsenHistories(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryWorkloadUnderPartitions: the KV register, the stream log and the
+// queue at once, each with clients of its own, under partitions and without
+// reads while faults are active: writes, appends and deliveries are all
+// judged, and NATS keeps its promises for them.
+func TestEveryWorkloadUnderPartitions(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 4*time.Minute, "run", "--store", store, "--workload", "kv,log,queue", "--time-limit", "30s",
+		"--nemesis", "partition", "--nemesis-interval", "8s", "--read-mode", "none", "--seed", "11")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	res := loadResults(t, runDir(t, store))
+	for _, name := range []string{checker.WorkloadKV, checker.WorkloadLog, checker.WorkloadQueue} {
+		c := res.Checkers[name]
+		if c == nil || c.Valid != checker.Valid {
+			t.Fatalf("checker %s: %+v", name, c)
+		}
+	}
+	log, queue := res.Checkers[checker.WorkloadLog].Counts, res.Checkers[checker.WorkloadQueue].Counts
+	if log["append-ok"] < 100 || log["replicas-read"] != 3 || log["final-length"] < log["append-ok"] {
+		t.Fatalf("log counts %v: want hundreds of appends, all in the final log, and three replicas read", log)
+	}
+	if queue["enqueue-ok"] < 100 || queue["delivered"] < queue["enqueue-ok"] {
+		t.Fatalf("queue counts %v: want hundreds of enqueues, all delivered", queue)
+	}
+	t.Logf("log %v", log)
+	t.Logf("queue %v", queue)
+}
