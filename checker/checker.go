@@ -106,48 +106,6 @@ type OpCounts struct {
 	Info int `json:"info"`
 }
 
-// Stats describe the main phase's throughput and latency.
-type Stats struct {
-	// Seconds from the first invocation to the last completion of the main
-	// phase.
-	Seconds     float64 `json:"seconds"`
-	OKPerSecond float64 `json:"ok_per_second"`
-	// Latency of successful operations, in milliseconds.
-	LatencyP50 float64 `json:"latency_p50_ms"`
-	LatencyP99 float64 `json:"latency_p99_ms"`
-	LatencyMax float64 `json:"latency_max_ms"`
-}
-
-// MainStats computes Stats over the main phase's operations.
-func MainStats(ops []Op) Stats {
-	var st Stats
-	var first, last int64 = Open, 0
-	var lat []int64
-	for _, op := range ops {
-		if op.Phase != history.PhaseMain {
-			continue
-		}
-		first = min(first, op.Call)
-		if op.Return != Open {
-			last = max(last, op.Return)
-		}
-		if op.Type == history.OK {
-			lat = append(lat, op.Return-op.Call)
-		}
-	}
-	if last <= first || first == Open {
-		return st
-	}
-	st.Seconds = float64(last-first) / 1e9
-	st.OKPerSecond = float64(len(lat)) / st.Seconds
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
-		st.LatencyP50, st.LatencyP99, st.LatencyMax = pct(0.5), pct(0.99), pct(1)
-	}
-	return st
-}
-
 // Check is one checker's verdict.
 type Check struct {
 	Valid     Validity       `json:"valid"`

@@ -39,7 +39,7 @@ func Check(ctx context.Context, path string, opts checker.Options) (*checker.Res
 // CheckFormat is Check for a history in the given format: jetsam's JSONL, or
 // a Jepsen history (its log lines or EDN op maps).
 func CheckFormat(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, *history.History, error) {
-	hp, _, err := ResolveHistory(path)
+	hp, dir, err := ResolveHistory(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,7 +60,39 @@ func CheckFormat(ctx context.Context, path, format string, opts checker.Options)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s is not a readable %s history: %w", hp, format, err)
 	}
-	return checker.CheckHistory(ctx, h, opts), h, nil
+	res := checker.CheckHistory(ctx, h, opts)
+	if dir != "" {
+		if logs := scanNodeLogs(dir, opts); logs != nil {
+			res.Checkers[checker.CheckerLogs] = logs
+			res.Valid = checker.Merge(res.Valid, logs.Valid)
+		}
+	}
+	return res, h, nil
+}
+
+// scanNodeLogs checks a run folder's node logs for alarming lines, or
+// returns nil when it has none.
+func scanNodeLogs(dir string, opts checker.Options) *checker.Check {
+	var logs []checker.NodeLog
+	for _, name := range []string{"nats.log", "stderr.log"} {
+		paths, _ := filepath.Glob(filepath.Join(dir, NodesDir, "*", name))
+		sort.Strings(paths)
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			defer f.Close()
+			logs = append(logs, checker.NodeLog{Node: filepath.Base(filepath.Dir(p)), File: name, R: f})
+		}
+	}
+	if len(logs) == 0 {
+		return nil
+	}
+	if opts.MaxListed == 0 {
+		opts.MaxListed = 100
+	}
+	return checker.ScanLogs(logs, opts)
 }
 
 // WriteReport writes report.html for a run folder from its files: test.json

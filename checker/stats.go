@@ -1,0 +1,136 @@
+package checker
+
+import (
+	"sort"
+
+	"github.com/jetsam-dev/jetsam/history"
+)
+
+// Stats describe the main phase: throughput, latency per operation, the
+// rate over time by outcome, and when nothing succeeded.
+type Stats struct {
+	// Seconds from the first invocation to the last completion of the main
+	// phase.
+	Seconds     float64 `json:"seconds"`
+	OKPerSecond float64 `json:"ok_per_second"`
+	// Latency of successful operations, in milliseconds.
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP99 float64 `json:"latency_p99_ms"`
+	LatencyMax float64 `json:"latency_max_ms"`
+	// ByOp has counts and latencies per workload and operation, e.g.
+	// "kv write".
+	ByOp map[string]*OpStats `json:"by_op"`
+	// Timeline counts completions per second of the main phase.
+	Timeline []Bucket `json:"timeline"`
+	// Unavailable are the spans of at least UnavailableAfter in which
+	// operations were attempted and none succeeded.
+	Unavailable []Window `json:"unavailable,omitempty"`
+}
+
+// OpStats are one operation's counts by outcome and its successes' latency.
+type OpStats struct {
+	OK   int     `json:"ok"`
+	Fail int     `json:"fail"`
+	Info int     `json:"info"`
+	P50  float64 `json:"latency_p50_ms"`
+	P99  float64 `json:"latency_p99_ms"`
+	Max  float64 `json:"latency_max_ms"`
+}
+
+// Bucket counts the completions of one second.
+type Bucket struct {
+	T    int `json:"t"` // seconds since the history began
+	OK   int `json:"ok"`
+	Fail int `json:"fail"`
+	Info int `json:"info"`
+}
+
+// Window is a span of history time, in nanoseconds.
+type Window struct {
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+}
+
+// UnavailableAfter is the shortest span without a success that counts as
+// unavailable.
+const UnavailableAfter int64 = 1e9
+
+// MainStats computes Stats over the main phase's operations.
+func MainStats(ops []Op) Stats {
+	st := Stats{ByOp: map[string]*OpStats{}}
+	var first, last int64 = Open, 0
+	var all []int64
+	byOp := map[string][]int64{}
+	var okTimes []int64
+	for _, op := range ops {
+		if op.Phase != history.PhaseMain {
+			continue
+		}
+		first = min(first, op.Call)
+		name := op.Workload + " " + op.F
+		s := st.ByOp[name]
+		if s == nil {
+			s = &OpStats{}
+			st.ByOp[name] = s
+		}
+		end := op.Return
+		switch op.Type {
+		case history.OK:
+			s.OK++
+			all = append(all, op.Return-op.Call)
+			byOp[name] = append(byOp[name], op.Return-op.Call)
+			okTimes = append(okTimes, op.Return)
+		case history.Fail:
+			s.Fail++
+		default:
+			s.Info++
+		}
+		if end != Open {
+			last = max(last, end)
+			t := int(end / 1e9)
+			for len(st.Timeline) <= t {
+				st.Timeline = append(st.Timeline, Bucket{T: len(st.Timeline)})
+			}
+			b := &st.Timeline[t]
+			switch op.Type {
+			case history.OK:
+				b.OK++
+			case history.Fail:
+				b.Fail++
+			default:
+				b.Info++
+			}
+		}
+	}
+	if last <= first || first == Open {
+		return st
+	}
+	st.Seconds = float64(last-first) / 1e9
+	st.OKPerSecond = float64(len(all)) / st.Seconds
+	st.LatencyP50, st.LatencyP99, st.LatencyMax = percentiles(all)
+	for name, lat := range byOp {
+		s := st.ByOp[name]
+		s.P50, s.P99, s.Max = percentiles(lat)
+	}
+	// Unavailable: gaps between successes (or from the first invocation, or
+	// to the last completion) of at least UnavailableAfter.
+	sort.Slice(okTimes, func(i, j int) bool { return okTimes[i] < okTimes[j] })
+	prev := first
+	for _, t := range append(okTimes, last) {
+		if t-prev >= UnavailableAfter {
+			st.Unavailable = append(st.Unavailable, Window{Start: prev, End: t})
+		}
+		prev = max(prev, t)
+	}
+	return st
+}
+
+// percentiles returns the median, 99th percentile and maximum in ms.
+func percentiles(lat []int64) (p50, p99, maxMS float64) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	return pct(0.5), pct(0.99), pct(1)
+}
