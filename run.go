@@ -311,7 +311,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	if err := rec.Close(); err != nil {
 		r.test.Run.Error = err.Error()
 	}
-	res, _, err := results.Check(context.Background(), r.dir, checker.Options{Timeout: time.Duration(cfg.CheckTimeout)})
+	res, err := results.Check(context.Background(), r.dir, checker.Options{Timeout: time.Duration(cfg.CheckTimeout)})
 	if err != nil {
 		return setupErr(err)
 	}

@@ -5,179 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"sort"
 	"testing"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/synth"
 )
-
-// synthKV generates a linearizable KV history: clients run one operation at
-// a time, each taking effect at a random instant inside its interval; a
-// fraction of writes end indeterminate (half of those took effect). Every
-// key gets a final read.
-func synthKV(ops, keys, clients int, infoFrac float64, seed uint64) []history.Event {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	type op struct {
-		client            int
-		f, key            string
-		value             string
-		expect            uint64
-		call, ret, at     int64
-		typ               history.Type
-		rev               uint64
-		present, happened bool
-	}
-	all := make([]*op, 0, ops)
-	clock := make([]int64, clients)
-	for i := 0; i < ops; i++ {
-		c := i % clients
-		o := &op{client: c, key: fmt.Sprintf("k%d", rng.IntN(keys)),
-			f: []string{history.FRead, history.FRead, history.FWrite, history.FWrite, history.FCAS, history.FCAS, history.FCreate, history.FDelete}[rng.IntN(8)]}
-		o.call = clock[c] + rng.Int64N(1e6)
-		o.ret = o.call + 1e5 + rng.Int64N(3e6)
-		o.at = o.call + rng.Int64N(o.ret-o.call)
-		o.value = fmt.Sprintf("%d-%d", c, i)
-		clock[c] = o.ret
-		all = append(all, o)
-	}
-	type reg struct {
-		value   string
-		rev     uint64
-		deleted bool
-	}
-	state := map[string]*reg{}
-	var seq uint64
-	byAt := append([]*op(nil), all...)
-	sort.Slice(byAt, func(i, j int) bool { return byAt[i].at < byAt[j].at })
-	for _, o := range byAt {
-		r := state[o.key]
-		cur := uint64(0)
-		if r != nil {
-			cur = r.rev
-		}
-		o.expect = cur
-		if o.f == history.FCAS && rng.IntN(4) == 0 {
-			o.expect = cur + 1 // a stale expectation: refused
-		}
-		switch {
-		case o.f == history.FRead:
-			o.typ = history.OK
-			if r != nil {
-				// A leader read sees the delete marker's revision too; a
-				// direct read of an absent key does not.
-				o.present, o.value, o.rev = !r.deleted, r.value, r.rev
-				if r.deleted && rng.IntN(2) == 0 {
-					o.rev = 0
-				}
-			}
-		case o.f == history.FCAS && o.expect != cur:
-			o.typ = history.Fail
-		case o.f == history.FCreate && r != nil && !r.deleted:
-			o.typ = history.Fail
-		default:
-			o.typ, o.happened = history.OK, true
-			if rng.Float64() < infoFrac {
-				o.typ = history.Info
-				o.happened = rng.IntN(2) == 0
-			}
-			if o.happened {
-				seq++
-				state[o.key] = &reg{value: o.value, rev: seq, deleted: o.f == history.FDelete}
-				o.rev = seq
-			}
-		}
-	}
-	type ev struct {
-		t int64
-		e history.Event
-	}
-	var evs []ev
-	process := make([]int, clients)
-	for c := range process {
-		process[c] = c
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].call < all[j].call })
-	for _, o := range all {
-		p := history.Process(process[o.client])
-		in := history.Event{Type: history.Invoke, Process: p, F: o.f, Workload: WorkloadKV, Node: "n1", Key: o.key}
-		out := in
-		out.Type = o.typ
-		if o.f == history.FRead {
-			in.ReadMode, out.ReadMode = history.ReadLeader, history.ReadLeader
-			out.Rev = o.rev
-			if o.present {
-				out.Value = history.Str(o.value)
-			}
-		} else if o.f == history.FDelete {
-			if o.typ == history.OK {
-				out.Rev = o.rev
-			}
-		} else {
-			in.Value, out.Value = history.Str(o.value), history.Str(o.value)
-			if o.typ == history.OK {
-				out.Rev = o.rev
-			}
-			if o.f == history.FCAS {
-				in.ExpectRev, out.ExpectRev = history.U64(o.expect), history.U64(o.expect)
-			}
-		}
-		evs = append(evs, ev{o.call, in}, ev{o.ret, out})
-		if o.typ == history.Info {
-			process[o.client] += clients
-		}
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].t < evs[j].t })
-	var end int64
-	out := make([]history.Event, 0, len(evs)+2*keys)
-	for i, e := range evs {
-		e.e.Index, e.e.Time = i, e.t
-		out = append(out, e.e)
-		end = e.t
-	}
-	p := history.Process(1 << 20)
-	for k := 0; k < keys; k++ {
-		key := fmt.Sprintf("k%d", k)
-		end++
-		out = append(out, history.Event{Index: len(out), Time: end, Type: history.Invoke, Process: p, F: history.FRead, Workload: WorkloadKV, Node: "n1", Key: key, ReadMode: history.ReadLeader, Phase: history.PhaseFinal})
-		fin := out[len(out)-1]
-		fin.Index, fin.Type = len(out), history.OK
-		end++
-		fin.Time = end
-		if r := state[key]; r != nil {
-			fin.Rev = r.rev
-			if !r.deleted {
-				fin.Value = history.Str(r.value)
-			}
-		}
-		out = append(out, fin)
-	}
-	return out
-}
 
 func TestSyntheticHistoriesAreValidAndCaughtWhenTampered(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
-		events := synthKV(20_000, 50, 12, 0.05, seed)
+		events := synth.KV(20_000, 50, 12, 0.05, seed)
 		r := CheckHistory(context.Background(), &history.History{Events: events}, Options{})
 		if r.Valid != Valid {
 			t.Fatalf("seed %d: generated linearizable history judged %s: %+v", seed, r.Valid, r.Checkers[WorkloadKV].Anomalies[:min(3, len(r.Checkers[WorkloadKV].Anomalies))])
 		}
-		// Make the last read that saw a value see the one before it.
-		prev := map[string]history.Event{}
-		tampered := false
-		for i := range events {
-			e := &events[i]
-			if e.F != history.FRead || e.Type != history.OK || e.Value == nil || e.Phase == history.PhaseFinal {
-				continue
-			}
-			if p, ok := prev[e.Key]; ok && p.Rev < e.Rev && i > len(events)/2 {
-				e.Value, e.Rev = p.Value, p.Rev
-				tampered = true
-				break
-			}
-			prev[e.Key] = *e
-		}
-		if !tampered {
+		if synth.PlantStaleRead(events) < 0 {
 			t.Fatal("nothing to tamper with")
 		}
 		r = CheckHistory(context.Background(), &history.History{Events: events}, Options{})
@@ -203,7 +44,7 @@ func encode(b *testing.B, events []history.Event) []byte {
 // loading alone, in the same run.
 func BenchmarkCheck(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		data := encode(b, synthKV(n, n/200, 12, 0.05, 42))
+		data := encode(b, synth.KV(n, n/200, 12, 0.05, 42))
 		b.Run(fmt.Sprintf("ops=%d/load", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))

@@ -7,7 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -171,15 +171,46 @@ func (w FaultWindow) Describe() string {
 // CheckHistory runs every checker over h.
 func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result {
 	began := time.Now()
+	var nemesis []history.Event
+	for _, e := range h.Events {
+		if e.Process == history.Nemesis {
+			nemesis = append(nemesis, e)
+		}
+	}
+	return checkOps(ctx, Pair(h.Events), nemesis, h.Truncated, began, opts)
+}
+
+// CheckReader checks a JSONL history as it streams in, keeping operations
+// but not events: the way to check histories of millions of operations.
+func CheckReader(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
+	began := time.Now()
+	p := NewPairer()
+	var nemesis []history.Event
+	truncated, err := history.Scan(r, func(e *history.Event) error {
+		if e.Process == history.Nemesis {
+			nemesis = append(nemesis, *e)
+		} else {
+			p.Add(e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return checkOps(ctx, p.Ops(), nemesis, truncated, began, opts), nil
+}
+
+// checkOps runs every checker over a history's operations and its nemesis
+// events.
+func checkOps(ctx context.Context, ops []Op, nemesis []history.Event, truncated bool, began time.Time, opts Options) *Result {
 	if opts.MaxListed == 0 {
 		opts.MaxListed = 100
 	}
-	ops := Pair(h.Events)
 	res := &Result{
-		Faults:    Faults(h.Events, ops),
-		Links:     lastLinks(h.Events),
+		Faults:    Faults(nemesis, ops),
+		Links:     lastLinks(nemesis),
 		Checkers:  map[string]*Check{},
-		Truncated: h.Truncated,
+		Truncated: truncated,
 	}
 	res.Stats = MainStats(ops)
 	for _, op := range ops {
@@ -195,23 +226,31 @@ func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result
 	// Leader reads and direct reads are judged apart: NATS documents
 	// direct get as not read-your-writes, so a stale direct read is
 	// expected behaviour, while a stale leader read is a finding.
-	kvLeader, kvDirect := KVOps(ops, false), KVOps(ops, true)
-	hasDirect := slices.ContainsFunc(kvDirect, func(op Op) bool { return op.F == history.FRead })
+	hasKV, hasDirect := false, false
+	for i := range ops {
+		if ops[i].Workload == WorkloadKV {
+			hasKV = true
+			hasDirect = hasDirect || (ops[i].F == history.FRead && ops[i].ReadMode == history.ReadDirect)
+		}
+	}
 	res.Valid = Valid
-	if len(kvLeader) > 0 {
-		c := CheckKV(ctx, kvLeader, res.Faults, opts, false)
+	if hasKV {
+		c := CheckKV(ctx, ops, res.Faults, opts, false)
 		res.Checkers[WorkloadKV] = c
 		res.Valid = Merge(res.Valid, c.Valid)
 	}
 	if hasDirect {
-		c := CheckKV(ctx, kvDirect, res.Faults, opts, true)
+		c := CheckKV(ctx, ops, res.Faults, opts, true)
 		c.Notes = append([]string{"direct gets are served by any replica, and NATS documents them as not read-your-writes: anomalies here are that documented behaviour, reported so it can be seen"}, c.Notes...)
 		res.Checkers[WorkloadKVDirect] = c
 		res.Valid = Merge(res.Valid, c.Valid)
 	}
+	// The other workloads are small beside KV's: copying them is cheap.
 	byWorkload := map[string][]Op{}
 	for _, op := range ops {
-		byWorkload[op.Workload] = append(byWorkload[op.Workload], op)
+		if op.Workload != WorkloadKV {
+			byWorkload[op.Workload] = append(byWorkload[op.Workload], op)
+		}
 	}
 	if ops := byWorkload[WorkloadLog]; len(ops) > 0 {
 		l, d := CheckLog(ctx, ops, res.Faults, opts)

@@ -1,8 +1,13 @@
 package checker
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/internal/synth"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -48,4 +53,27 @@ func TestScanLogs(t *testing.T) {
 	if c.Anomalies[0].Node != "n2" || !strings.Contains(c.Anomalies[0].Explanation, "nats.log line 3") {
 		t.Fatalf("anomaly %+v", c.Anomalies[0])
 	}
+}
+
+func TestDiagramOfAHotKeyIsAWindow(t *testing.T) {
+	events := synth.KV(20_000, 2, 8, 0.05, 3)
+	at := synth.PlantStaleRead(events)
+	if at < 0 {
+		t.Fatal("nothing to plant")
+	}
+	r := CheckHistory(context.Background(), &history.History{Events: events}, Options{Timeout: time.Minute})
+	c := r.Checkers[WorkloadKV]
+	if r.Valid != Invalid || len(c.FailingKeys) != 1 {
+		t.Fatalf("verdict %s, failing keys %v", r.Valid, c.FailingKeys)
+	}
+	var buf bytes.Buffer
+	began := time.Now()
+	if err := VisualizeKV(&buf, Pair(events), c.FailingKeys[0], c.Anomalies[0].Time, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// About 10,000 operations on the key; the page shows DiagramOps.
+	if buf.Len() > 400<<10 || !strings.Contains(buf.String(), "<html") {
+		t.Fatalf("diagram of %d bytes", buf.Len())
+	}
+	t.Logf("diagram %d KB in %s", buf.Len()>>10, time.Since(began).Round(time.Millisecond))
 }

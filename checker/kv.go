@@ -41,12 +41,20 @@ const (
 //
 // With direct set the reads are direct gets: the final reads and the checks
 // of writes alone belong to the leader-read check, so neither is repeated.
+//
+// ops may hold every operation of a history: only the KV workload's are
+// taken, and they are not copied but indexed by key, since a history can
+// hold millions.
 func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, direct bool) *Check {
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
-	byKey := map[string][]Op{}
+	index := map[string][]int32{}
 	var end int64
-	for _, op := range ops {
-		byKey[op.Key] = append(byKey[op.Key], op)
+	for i := range ops {
+		op := &ops[i]
+		if op.Workload != WorkloadKV || (op.F == history.FRead && (op.ReadMode == history.ReadDirect) != direct) {
+			continue
+		}
+		index[op.Key] = append(index[op.Key], int32(i))
 		if op.Return != Open && op.Return > end {
 			end = op.Return
 		}
@@ -56,17 +64,25 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		c.Counts[op.F+"-"+string(op.Type)]++
 	}
 	end++
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
+	keys := make([]string, 0, len(index))
+	for k := range index {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	c.Counts["keys"] = len(keys)
+	// byKey copies one key's operations, when that key is worked on.
+	byKey := func(k string) []Op {
+		out := make([]Op, len(index[k]))
+		for j, i := range index[k] {
+			out[j] = ops[i]
+		}
+		return out
+	}
 
 	// The explanations.
 	var anomalies []Anomaly
 	for _, k := range keys {
-		anomalies = append(anomalies, explainKey(k, byKey[k])...)
+		anomalies = append(anomalies, explainKey(k, byKey(k))...)
 	}
 	if !direct {
 		anomalies = append(anomalies, duplicateRevisions(ops)...)
@@ -77,16 +93,25 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 	}
 
 	// The verdict.
-	verdicts := linearizable(ctx, keys, byKey, end, opts.Timeout)
-	for i, k := range keys {
+	// Keys the analysis already proved invalid need no search: it is the
+	// search over a key with an anomaly and open writes that can take
+	// minutes.
+	var search []string
+	for _, k := range keys {
+		if !explained[k] {
+			search = append(search, k)
+		}
+	}
+	verdicts := linearizable(ctx, search, byKey, end, opts.Timeout)
+	for i, k := range search {
 		switch verdicts[i] {
 		case porcupine.Illegal:
 			if !explained[k] {
 				c.FailingKeys = append(c.FailingKeys, k)
-				first := byKey[k][0]
+				first := ops[index[k][0]]
 				anomalies = append(anomalies, Anomaly{
 					Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
-					Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(byKey[k]), k),
+					Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
 				})
 			}
 		case porcupine.Unknown:
@@ -145,7 +170,7 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 
 // linearizable runs Porcupine on every key, in parallel, within one overall
 // timeout. Keys not finished in time are Unknown.
-func linearizable(ctx context.Context, keys []string, byKey map[string][]Op, end int64, timeout time.Duration) []porcupine.CheckResult {
+func linearizable(ctx context.Context, keys []string, byKey func(string) []Op, end int64, timeout time.Duration) []porcupine.CheckResult {
 	out := make([]porcupine.CheckResult, len(keys))
 	for i := range out {
 		out[i] = porcupine.Unknown
@@ -163,17 +188,73 @@ func linearizable(ctx context.Context, keys []string, byKey map[string][]Op, end
 			if ctx.Err() != nil {
 				return nil
 			}
+			// One hard key must not hold a worker for the whole budget:
+			// it ends unknown while the others still decide.
 			left := time.Duration(0)
 			if hasDeadline {
 				if left = time.Until(deadline); left <= 0 {
 					return nil
 				}
+				if timeout > 0 {
+					left = min(left, max(timeout/4, time.Second))
+				}
 			}
-			out[i] = porcupine.CheckOperationsTimeout(KVModel, kvOperations(byKey[k], end), left)
+			out[i] = porcupine.CheckOperationsTimeout(KVModel, kvOperations(prune(byKey(k)), end), left)
 			return nil
 		})
 	}
 	_ = g.Wait()
+	return out
+}
+
+// prune shrinks one key's operations for the search without changing its
+// verdict. An indeterminate write whose value a read saw did happen, at the
+// revision the read saw, before the first such read returned: it becomes an
+// acknowledged write ending then. An indeterminate write nobody saw can
+// always be linearized after everything else, so it is dropped, unless some
+// successful compare-and-set expected a revision no known operation
+// produced: that revision may be the unseen write's, and then it stays.
+func prune(ops []Op) []Op {
+	type sighting struct {
+		ret int64
+		rev uint64
+	}
+	seen := map[string]sighting{}
+	known := map[uint64]bool{0: true}
+	for _, op := range ops {
+		if op.Type != history.OK {
+			continue
+		}
+		known[op.Rev] = true
+		if op.F == history.FRead && op.Value != nil {
+			if s, ok := seen[*op.Value]; !ok || op.Return < s.ret {
+				seen[*op.Value] = sighting{op.Return, op.Rev}
+			}
+		}
+	}
+	unexplained := false
+	for _, op := range ops {
+		if op.F == history.FCAS && op.Type == history.OK && !known[*op.ExpectRev] {
+			unexplained = true
+		}
+	}
+	out := make([]Op, 0, len(ops))
+	for _, op := range ops {
+		writes := op.F == history.FWrite || op.F == history.FCAS || op.F == history.FCreate
+		if !writes || op.Type != history.Info || op.Value == nil {
+			out = append(out, op)
+			continue
+		}
+		if s, ok := seen[*op.Value]; ok {
+			op.Type, op.Rev = history.OK, s.rev
+			op.Return = max(op.Call, min(op.Return, s.ret))
+			out = append(out, op)
+			continue
+		}
+		if unexplained {
+			out = append(out, op)
+		}
+	}
 	return out
 }
 
@@ -307,7 +388,7 @@ func duplicateRevisions(ops []Op) []Anomaly {
 	seen := map[uint64]*Op{}
 	for i := range ops {
 		op := &ops[i]
-		if op.F == history.FRead || op.Type != history.OK {
+		if op.Workload != WorkloadKV || op.F == history.FRead || op.Type != history.OK {
 			continue
 		}
 		if prev, ok := seen[op.Rev]; ok {
@@ -325,11 +406,11 @@ func duplicateRevisions(ops []Op) []Anomaly {
 
 // unreadKeys lists keys with an acknowledged or possible write but no
 // successful final read.
-func unreadKeys(keys []string, byKey map[string][]Op) []string {
+func unreadKeys(keys []string, byKey func(string) []Op) []string {
 	var out []string
 	for _, k := range keys {
 		written, read := false, false
-		for _, op := range byKey[k] {
+		for _, op := range byKey(k) {
 			if op.F != history.FRead && op.Type != history.Fail {
 				written = true
 			}
@@ -367,9 +448,16 @@ func abbreviate(items []string, n int) string {
 	return fmt.Sprintf("%v and %d more", items[:n], len(items)-n)
 }
 
-// VisualizeKV writes Porcupine's linearization diagram for the given keys of
-// a history, as a standalone HTML page.
-func VisualizeKV(w io.Writer, ops []Op, key string, timeout time.Duration) error {
+// DiagramOps is how many operations a diagram shows at most.
+const DiagramOps = 200
+
+// VisualizeKV writes Porcupine's linearization diagram of one key as a
+// standalone HTML page. A key with more than DiagramOps operations is cut
+// to the DiagramOps around the time at, and searched from a state that can
+// be anything (whatever the window's first operations imply), so the page
+// stays small and the verbose search, which is costly, never runs over a
+// whole history.
+func VisualizeKV(w io.Writer, ops []Op, key string, at int64, timeout time.Duration) error {
 	var keyOps []Op
 	var end int64
 	for _, op := range ops {
@@ -383,6 +471,14 @@ func VisualizeKV(w io.Writer, ops []Op, key string, timeout time.Duration) error
 	if len(keyOps) == 0 {
 		return fmt.Errorf("no operations on key %q", key)
 	}
-	_, info := porcupine.CheckOperationsVerbose(KVModel, kvOperations(keyOps, end+1), timeout)
-	return porcupine.Visualize(KVModel, info, w)
+	model := KVModel
+	if len(keyOps) > DiagramOps {
+		sort.Slice(keyOps, func(i, j int) bool { return keyOps[i].Call < keyOps[j].Call })
+		i := sort.Search(len(keyOps), func(k int) bool { return keyOps[k].Call >= at })
+		lo := max(0, min(i-DiagramOps*2/3, len(keyOps)-DiagramOps))
+		keyOps = keyOps[lo : lo+DiagramOps]
+		model = kvWindowModel
+	}
+	_, info := porcupine.CheckOperationsVerbose(model, kvOperations(keyOps, end+1), timeout)
+	return porcupine.Visualize(model, info, w)
 }

@@ -252,6 +252,17 @@ func TestKVVerdicts(t *testing.T) {
 			h.done(1, history.OK, history.FCreate, "k", s("b"), 3)
 			h.final(2, "k", s("b"), 3)
 		}, Valid, ""},
+		{"compare-and-set at the revision of a write nobody saw", func(h *hist) {
+			// The indeterminate write must stay in the search: the
+			// compare-and-set's expected revision can only be its own.
+			h.write(0, "k", "a", 5)
+			h.invoke(1, history.FWrite, "k", s("w"), nil)
+			h.done(1, history.Info, history.FWrite, "k", s("w"), 0)
+			h.invoke(0, history.FCAS, "k", s("b"), history.U64(7))
+			h.done(0, history.OK, history.FCAS, "k", s("b"), 9)
+			h.read(2, "k", s("b"), 9)
+			h.final(2, "k", s("b"), 9)
+		}, Valid, ""},
 		{"no final read: the run did not finish", func(h *hist) {
 			h.write(0, "k", "a", 1)
 			h.read(1, "k", s("a"), 1)

@@ -31,6 +31,9 @@ type kvOutput struct {
 }
 
 type kvState struct {
+	// any: nothing is known yet (a window cut from a longer history); the
+	// first operation decides the state.
+	any     bool
 	present bool
 	value   string
 	rev     uint64
@@ -51,6 +54,9 @@ func kvStep(st, in, out any) []any {
 	s := st.(kvState)
 	i := in.(kvInput)
 	o := out.(kvOutput)
+	if s.any {
+		return anyStep(s, i, o)
+	}
 	// A value written at a revision the state allows: above the current
 	// one.
 	written := func(value string, present bool) []any {
@@ -125,6 +131,27 @@ func kvStep(st, in, out any) []any {
 	return nil
 }
 
+// anyStep steps from a state that can be anything: whatever the operation
+// needed, it was.
+func anyStep(s kvState, i kvInput, o kvOutput) []any {
+	known := func(present bool, value string, rev uint64, exact bool) []any {
+		return []any{kvState{present: present, value: value, rev: rev, exact: exact}}
+	}
+	switch {
+	case i.f == history.FRead:
+		return known(o.present, o.value, o.rev, o.rev > 0)
+	case o.typ == history.Info && i.f == history.FCAS:
+		return append([]any{s}, known(true, i.value, i.expectRev, false)...)
+	case o.typ == history.Info && i.f == history.FDelete:
+		return known(false, "", 0, false)
+	case o.typ == history.Info:
+		return append([]any{s}, known(true, i.value, 0, false)...)
+	case i.f == history.FDelete:
+		return known(false, "", o.rev, true)
+	}
+	return known(true, i.value, o.rev, true)
+}
+
 func describeKVOp(in, out any) string {
 	i := in.(kvInput)
 	o := out.(kvOutput)
@@ -159,6 +186,8 @@ func describeKVOp(in, out any) string {
 func describeKVState(st any) string {
 	s := st.(kvState)
 	switch {
+	case s.any:
+		return "unknown"
 	case !s.present && s.exact:
 		return fmt.Sprintf("absent@%d", s.rev)
 	case !s.present:
@@ -173,7 +202,7 @@ func describeKVState(st any) string {
 func hashKVState(st any) uint64 {
 	s := st.(kvState)
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%t|%s|%d|%t", s.present, s.value, s.rev, s.exact)
+	fmt.Fprintf(h, "%t|%t|%s|%d|%t", s.any, s.present, s.value, s.rev, s.exact)
 	return h.Sum64()
 }
 
@@ -186,6 +215,20 @@ var KVModel = (&porcupine.NondeterministicModel{
 	DescribeOperation: describeKVOp,
 	DescribeState:     describeKVState,
 }).ToModel()
+
+// kvWindowModel is KVModel starting from a state that can be anything, for
+// a window cut from a key's history.
+var kvWindowModel = func() porcupine.Model {
+	m := (&porcupine.NondeterministicModel{
+		Init:              func() []any { return []any{kvState{any: true}} },
+		Step:              kvStep,
+		Equal:             func(a, b any) bool { return a.(kvState) == b.(kvState) },
+		Hash:              hashKVState,
+		DescribeOperation: describeKVOp,
+		DescribeState:     describeKVState,
+	}).ToModel()
+	return m
+}()
 
 // kvOperations turns one key's operations into Porcupine operations. Reads
 // that did not succeed constrain nothing and are left out, as is every
@@ -222,4 +265,44 @@ func kvOperations(ops []Op, end int64) []porcupine.Operation {
 		})
 	}
 	return out
+}
+
+// PlainKV returns the KV model partitioned by key and every KV operation
+// unpruned, for running plain Porcupine over a whole history (to compare
+// with CheckKV, which prunes, explains and decides key by key).
+func PlainKV(ops []Op) (porcupine.Model, []porcupine.Operation) {
+	var end int64
+	for _, op := range ops {
+		if op.Return != Open {
+			end = max(end, op.Return)
+		}
+		end = max(end, op.Call)
+	}
+	keyOf := map[int]string{}
+	var kv []Op
+	for _, op := range ops {
+		if op.Workload == WorkloadKV {
+			kv = append(kv, op)
+			keyOf[op.Index] = op.Key
+		}
+	}
+	pops := kvOperations(kv, end+1)
+	model := KVModel
+	model.Partition = func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, o := range history {
+			k := keyOf[o.Metadata.(int)]
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], o)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	}
+	return model, pops
 }

@@ -45,49 +45,81 @@ const Open = math.MaxInt64
 // process's pending invocation. Invocations that never completed become Info
 // operations that stay open to the end of time.
 func Pair(events []history.Event) []Op {
-	var ops []Op
-	pending := map[history.Process]int{} // process -> index into ops
+	p := NewPairer()
 	for i := range events {
-		e := &events[i]
-		if e.Process == history.Nemesis {
-			continue
-		}
-		if e.Type == history.Invoke {
-			if j, ok := pending[e.Process]; ok {
-				// A new invocation before the old one completed: the old one
-				// is indeterminate.
-				ops[j].Type = history.Info
-			}
-			pending[e.Process] = len(ops)
-			ops = append(ops, Op{
-				Index: e.Index, Completion: -1, Process: e.Process, F: e.F,
-				Workload: e.Workload, Node: e.Node, Key: e.Key, ReadMode: e.ReadMode,
-				Phase: e.Phase, Type: history.Info, Value: e.Value, ExpectRev: e.ExpectRev, Expect: e.Expect,
-				Call: e.Time, Return: Open,
-			})
-			continue
-		}
-		j, ok := pending[e.Process]
-		if !ok {
-			continue // a completion without an invocation carries no information
-		}
-		delete(pending, e.Process)
-		op := &ops[j]
-		op.Completion = e.Index
-		op.Type = e.Type
-		op.Error = e.Error
-		if e.ReadMode != "" {
-			op.ReadMode = e.ReadMode
-		}
-		if e.Type == history.Info {
-			continue // stays open: it may take effect at any later time
-		}
-		op.Return = e.Time
-		op.Rev = e.Rev
-		op.Values, op.Log = e.Values, e.Log
-		if op.F == history.FRead || op.F == "get" {
-			op.Value = e.Value
-		}
+		p.Add(&events[i])
 	}
-	return ops
+	return p.Ops()
 }
+
+// Pairer pairs events into operations as they stream in.
+type Pairer struct {
+	ops     []Op
+	pending map[history.Process]int // process -> index into ops
+	strs    map[string]string       // one copy of each repeated name
+}
+
+// NewPairer returns an empty pairer.
+func NewPairer() *Pairer {
+	return &Pairer{pending: map[history.Process]int{}, strs: map[string]string{}}
+}
+
+// intern returns one shared copy of a short string that repeats on every
+// operation (names of operations, nodes, modes), so a million operations do
+// not hold a million copies.
+func (p *Pairer) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	p.strs[s] = s
+	return s
+}
+
+// Add takes the next event; nemesis events are ignored.
+func (p *Pairer) Add(e *history.Event) {
+	if e.Process == history.Nemesis {
+		return
+	}
+	if e.Type == history.Invoke {
+		if j, ok := p.pending[e.Process]; ok {
+			// A new invocation before the old one completed: the old one
+			// is indeterminate.
+			p.ops[j].Type = history.Info
+		}
+		p.pending[e.Process] = len(p.ops)
+		p.ops = append(p.ops, Op{
+			Index: e.Index, Completion: -1, Process: e.Process, F: p.intern(e.F),
+			Workload: p.intern(e.Workload), Node: p.intern(e.Node), Key: p.intern(e.Key), ReadMode: p.intern(e.ReadMode),
+			Phase: p.intern(e.Phase), Type: history.Info, Value: e.Value, ExpectRev: e.ExpectRev, Expect: e.Expect,
+			Call: e.Time, Return: Open,
+		})
+		return
+	}
+	j, ok := p.pending[e.Process]
+	if !ok {
+		return // a completion without an invocation carries no information
+	}
+	delete(p.pending, e.Process)
+	op := &p.ops[j]
+	op.Completion = e.Index
+	op.Type = e.Type
+	op.Error = e.Error
+	if e.ReadMode != "" {
+		op.ReadMode = p.intern(e.ReadMode)
+	}
+	if e.Type == history.Info {
+		return // stays open: it may take effect at any later time
+	}
+	op.Return = e.Time
+	op.Rev = e.Rev
+	op.Values, op.Log = e.Values, e.Log
+	if op.F == history.FRead || op.F == "get" {
+		op.Value = e.Value
+	}
+}
+
+// Ops returns the operations paired so far, in invocation order.
+func (p *Pairer) Ops() []Op { return p.ops }

@@ -34,39 +34,68 @@ func Load(path string) (*History, error) {
 // Read parses a JSONL history. A last line that does not parse is taken to be
 // torn by a crash and dropped; a bad line anywhere else is an error.
 func Read(r io.Reader) (*History, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
 	h := &History{}
+	truncated, err := Scan(r, func(e *Event) error {
+		h.Events = append(h.Events, *e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.Truncated = truncated
+	return h, nil
+}
+
+// Scan decodes a JSONL history one event at a time, without keeping it:
+// large histories are checked as they stream from disk. The event passed to
+// fn is reused for the next line. It reports whether the last line was torn.
+func Scan(r io.Reader, fn func(*Event) error) (truncated bool, err error) {
+	br := bufio.NewReaderSize(r, 1<<20)
 	var pendingErr error
+	decoded := 0
+	var e Event
 	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: gather it whole.
+			long := append([]byte(nil), b...)
+			for err == bufio.ErrBufferFull {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
 		if len(b) == 0 && err == io.EOF {
 			break
 		}
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("read history: %w", err)
+			return false, fmt.Errorf("read history: %w", err)
 		}
 		if pendingErr != nil {
 			// The bad line was not the last one.
-			return nil, pendingErr
+			return false, pendingErr
 		}
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
-		var e Event
+		e = Event{}
 		if perr := decodeEvent(b, &e); perr != nil {
 			pendingErr = fmt.Errorf("%w: line %d: %v", ErrMalformed, line, perr)
 			continue
 		}
-		h.Events = append(h.Events, e)
+		decoded++
+		if err := fn(&e); err != nil {
+			return false, err
+		}
 	}
 	if pendingErr != nil {
-		if len(h.Events) == 0 {
-			return nil, pendingErr
+		if decoded == 0 {
+			return false, pendingErr
 		}
-		h.Truncated = true
+		return true, nil
 	}
-	return h, nil
+	return false, nil
 }
 
 func decodeEvent(b []byte, e *Event) error {

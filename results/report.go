@@ -31,43 +31,47 @@ const (
 	FormatJepsen = "jepsen"
 )
 
-// Check loads the history of a run folder (or a history file) and checks it.
-func Check(ctx context.Context, path string, opts checker.Options) (*checker.Result, *history.History, error) {
+// Check checks the history of a run folder (or a history file).
+func Check(ctx context.Context, path string, opts checker.Options) (*checker.Result, error) {
 	return CheckFormat(ctx, path, FormatJetsam, opts)
 }
 
-// CheckFormat is Check for a history in the given format: jetsam's JSONL, or
-// a Jepsen history (its log lines or EDN op maps).
-func CheckFormat(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, *history.History, error) {
+// CheckFormat is Check for a history in the given format: jetsam's JSONL
+// (streamed from disk, so millions of operations fit in memory), or a
+// Jepsen history (its log lines or EDN op maps). For a run folder the
+// nodes' logs are scanned as well.
+func CheckFormat(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, error) {
 	hp, dir, err := ResolveHistory(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	f, err := os.Open(hp)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
-	var h *history.History
+	var res *checker.Result
 	switch format {
 	case FormatJetsam:
-		h, err = history.Read(f)
+		res, err = checker.CheckReader(ctx, f, opts)
 	case FormatJepsen:
-		h, err = history.ReadJepsen(f)
+		var h *history.History
+		if h, err = history.ReadJepsen(f); err == nil {
+			res = checker.CheckHistory(ctx, h, opts)
+		}
 	default:
-		return nil, nil, fmt.Errorf("history format %q is not jetsam or jepsen", format)
+		return nil, fmt.Errorf("history format %q is not jetsam or jepsen", format)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not a readable %s history: %w", hp, format, err)
+		return nil, fmt.Errorf("%s is not a readable %s history: %w", hp, format, err)
 	}
-	res := checker.CheckHistory(ctx, h, opts)
 	if dir != "" {
 		if logs := scanNodeLogs(dir, opts); logs != nil {
 			res.Checkers[checker.CheckerLogs] = logs
 			res.Valid = checker.Merge(res.Valid, logs.Valid)
 		}
 	}
-	return res, h, nil
+	return res, nil
 }
 
 // scanNodeLogs checks a run folder's node logs for alarming lines, or
@@ -107,19 +111,51 @@ func WriteReport(dir string, diagramTimeout time.Duration) error {
 	if err := ReadJSON(filepath.Join(dir, TestFile), &ti); err == nil {
 		test = &ti
 	}
-	var h *history.History
-	if hist, err := history.Load(filepath.Join(dir, HistoryFile)); err == nil {
-		h = hist
-	}
-	page, err := RenderReport(dir, test, &res, h, diagramTimeout)
+	ops := failingKeyOps(filepath.Join(dir, HistoryFile), &res)
+	page, err := RenderReport(dir, test, &res, ops, diagramTimeout)
 	if err != nil {
 		return err
 	}
 	return WriteFile(filepath.Join(dir, ReportFile), page)
 }
 
-// RenderReport builds the self-contained report page.
-func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.History, diagramTimeout time.Duration) ([]byte, error) {
+// failingKeyOps reads, from a history file, the operations on the KV keys
+// the results name as failing: all the diagrams need, however large the
+// history.
+func failingKeyOps(path string, res *checker.Result) []checker.Op {
+	keys := map[string]bool{}
+	for _, name := range []string{checker.WorkloadKV, checker.WorkloadKVDirect} {
+		if c := res.Checkers[name]; c != nil {
+			for i, k := range c.FailingKeys {
+				if i < MaxDiagrams {
+					keys[k] = true
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	p := checker.NewPairer()
+	if _, err := history.Scan(f, func(e *history.Event) error {
+		if e.Workload == checker.WorkloadKV && keys[e.Key] {
+			p.Add(e)
+		}
+		return nil
+	}); err != nil {
+		return nil
+	}
+	return p.Ops()
+}
+
+// RenderReport builds the self-contained report page; ops are the
+// operations of the failing keys, for their diagrams.
+func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker.Op, diagramTimeout time.Duration) ([]byte, error) {
 	d := reportData{Test: test, Res: res, Generated: time.Now().UTC().Format(time.RFC3339)}
 	switch res.Valid {
 	case checker.Valid:
@@ -155,10 +191,6 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.Hi
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var ops []checker.Op
-	if h != nil {
-		ops = checker.Pair(h.Events)
-	}
 	for _, n := range names {
 		c := res.Checkers[n]
 		cs := checkerSection{Name: n, Check: c, Verdict: c.Valid.String()}
@@ -181,7 +213,14 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, h *history.Hi
 					break
 				}
 				var buf bytes.Buffer
-				if err := checker.VisualizeKV(&buf, kvOps, key, diagramTimeout); err != nil {
+				at := int64(0)
+				for _, a := range c.Anomalies {
+					if a.Key == key {
+						at = a.Time
+						break
+					}
+				}
+				if err := checker.VisualizeKV(&buf, kvOps, key, at, diagramTimeout); err != nil {
 					cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
 					continue
 				}

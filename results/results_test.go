@@ -84,7 +84,7 @@ func TestReportShowsVerdictAnomalyFaultAndDiagram(t *testing.T) {
 	for _, stale := range []bool{false, true} {
 		dir := t.TempDir()
 		record(t, dir, stale)
-		res, _, err := Check(context.Background(), dir, checker.Options{})
+		res, err := Check(context.Background(), dir, checker.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -245,7 +245,7 @@ or a history file. Prints the verdict; the exit code is the verdict's:
 	}
 	ctx, stop := interruptible(stderr)
 	defer stop()
-	res, _, err := results.CheckFormat(ctx, hp, *format, checker.Options{Timeout: *timeout})
+	res, err := results.CheckFormat(ctx, hp, *format, checker.Options{Timeout: *timeout})
 	if err != nil {
 		return 0, cliError{err.Error()}
 	}
