@@ -133,6 +133,27 @@ type Anomaly struct {
 	// Faults names the faults active while the observing operation ran.
 	Faults      []string `json:"faults,omitempty"`
 	Explanation string   `json:"explanation"`
+	// Cause names what the history shows produced the anomaly, when it
+	// shows that (CauseTwoReplies).
+	Cause string `json:"cause,omitempty"`
+}
+
+// CauseTwoReplies: two servers answered one request, the first with a
+// refusal and the second with an acknowledgement. The client library takes
+// the first answer, so the client was told a write failed that the stream
+// kept. A deposed stream leader that has not yet heard of its successor
+// still listens on the stream's subjects, and answers from its stale state.
+const CauseTwoReplies = "two-replies"
+
+// twoReplies explains a refused write that took effect at rev when op
+// recorded a second reply acknowledging it there; it returns "" otherwise.
+func twoReplies(op *Op, rev uint64) string {
+	r := op.ackedAt(rev)
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("; a second reply to the same request, %s after the refusal, acknowledged it at %d: two servers answered, and the client took the first",
+		duration(r.Time-op.Return), rev)
 }
 
 // FaultWindow is one injected fault, from the moment it was in place to the
@@ -450,3 +471,5 @@ func ago(ns int64) string {
 	}
 	return d.Round(time.Microsecond).String()
 }
+
+func duration(ns int64) string { return time.Duration(ns).Round(time.Microsecond).String() }

@@ -324,6 +324,10 @@ func explainKey(key string, ops []Op) []Anomaly {
 				a := base
 				a.Kind, a.Ops = KindFailedWriteSeen, []int{r.Index, ws[0].Index}
 				a.Explanation = fmt.Sprintf("%s returned %s, written by op %d, which the server had answered with a failure (%s)", where, saw, ws[0].Index, ws[0].Error)
+				if why := twoReplies(ws[0], r.Rev); why != "" {
+					a.Explanation += why
+					a.Cause = CauseTwoReplies
+				}
 				out = append(out, a)
 				continue
 			case possible.Call > r.Return:

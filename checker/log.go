@@ -154,6 +154,10 @@ func checkFinalLog(appends []*Op, final *Op, counts map[string]int) []Anomaly {
 			an := base(a)
 			an.Kind, an.Ops = KindFailedAppendVisible, []int{a.Index, final.Index}
 			an.Explanation = fmt.Sprintf("append of %s on %s was refused (%s), yet the final log holds it at %v", v, a.Node, a.Error, seqs)
+			if why := twoReplies(a, seqs[0]); why != "" {
+				an.Explanation += why
+				an.Cause = CauseTwoReplies
+			}
 			out = append(out, an)
 		case a.Type == history.Info && len(seqs) > 0:
 			counts["recovered"]++

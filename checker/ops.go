@@ -2,6 +2,7 @@ package checker
 
 import (
 	"math"
+	"sort"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -35,6 +36,27 @@ type Op struct {
 	// Call and Return are history times; Return is math.MaxInt64 for an
 	// operation that never completed.
 	Call, Return int64
+	// Replies are the replies beyond the one that decided the outcome.
+	Replies []Reply
+}
+
+// Reply is one more answer to an operation's request: an acknowledgement
+// (Type ok, Rev its sequence) or a refusal (Type fail, Error).
+type Reply struct {
+	Time  int64
+	Type  history.Type
+	Rev   uint64
+	Error string
+}
+
+// ackedAt returns the extra reply that acknowledged op at sequence rev.
+func (op *Op) ackedAt(rev uint64) *Reply {
+	for i := range op.Replies {
+		if r := &op.Replies[i]; r.Type == history.OK && r.Rev == rev {
+			return r
+		}
+	}
+	return nil
 }
 
 // Open is the Return of an operation that never returned.
@@ -78,8 +100,13 @@ func (p *Pairer) intern(s string) string {
 	return s
 }
 
-// Add takes the next event; nemesis events are ignored.
+// Add takes the next event; nemesis events are ignored, and an observer's
+// extra reply joins the operation it answers.
 func (p *Pairer) Add(e *history.Event) {
+	if e.Process == history.Observer {
+		p.addReply(e)
+		return
+	}
 	if e.Process == history.Nemesis {
 		return
 	}
@@ -119,6 +146,19 @@ func (p *Pairer) Add(e *history.Event) {
 	if op.F == history.FRead || op.F == "get" {
 		op.Value = e.Value
 	}
+}
+
+// addReply attaches an extra reply to its operation. Operations are kept in
+// invocation order, so the operation is found by its invocation index.
+func (p *Pairer) addReply(e *history.Event) {
+	if e.F != history.FReply || e.Of == nil {
+		return
+	}
+	j := sort.Search(len(p.ops), func(i int) bool { return p.ops[i].Index >= *e.Of })
+	if j == len(p.ops) || p.ops[j].Index != *e.Of {
+		return
+	}
+	p.ops[j].Replies = append(p.ops[j].Replies, Reply{Time: e.Time, Type: e.Type, Rev: e.Rev, Error: p.intern(e.Error)})
 }
 
 // Ops returns the operations paired so far, in invocation order.

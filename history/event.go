@@ -35,34 +35,47 @@ func (t Type) Valid() bool {
 }
 
 // Process identifies the logical client that issued an event. Clients are
-// numbered from 0; the nemesis is a process too, written as "nemesis".
+// numbered from 0; the nemesis is a process too, written as "nemesis", and
+// so is the observer, written as "observer", which records what clients
+// received beyond their operations' outcomes.
 type Process int
 
-// Nemesis is the process of fault events.
-const Nemesis Process = -1
+const (
+	// Nemesis is the process of fault events.
+	Nemesis Process = -1
+	// Observer is the process of extra replies (see FReply).
+	Observer Process = -2
+)
 
 func (p Process) String() string {
-	if p == Nemesis {
+	switch p {
+	case Nemesis:
 		return "nemesis"
+	case Observer:
+		return "observer"
 	}
 	return strconv.Itoa(int(p))
 }
 
 func (p Process) MarshalJSON() ([]byte, error) {
-	if p == Nemesis {
-		return []byte(`"nemesis"`), nil
+	if p < 0 {
+		return []byte(`"` + p.String() + `"`), nil
 	}
 	return strconv.AppendInt(nil, int64(p), 10), nil
 }
 
 func (p *Process) UnmarshalJSON(b []byte) error {
-	if string(b) == `"nemesis"` {
+	switch string(b) {
+	case `"nemesis"`:
 		*p = Nemesis
+		return nil
+	case `"observer"`:
+		*p = Observer
 		return nil
 	}
 	n, err := strconv.Atoi(string(b))
 	if err != nil || n < 0 {
-		return fmt.Errorf("process must be a non-negative integer or \"nemesis\", got %s", b)
+		return fmt.Errorf("process must be a non-negative integer, \"nemesis\" or \"observer\", got %s", b)
 	}
 	*p = Process(n)
 	return nil
@@ -81,6 +94,11 @@ const (
 	// The queue.
 	FEnqueue = "enqueue"
 	FDequeue = "dequeue"
+	// FReply is an observer event: a reply to an operation's request
+	// beyond the one that decided its outcome, as when two servers both
+	// answer one publish. Of is the operation's invocation; Type is ok
+	// (an acknowledgement, Rev its sequence) or fail (Error).
+	FReply = "reply"
 )
 
 // Read modes: how a read was served.
@@ -132,6 +150,9 @@ type Event struct {
 	Fault *Fault `json:"fault,omitempty"`
 	// Links are the link proxies' counters when the event was recorded.
 	Links []LinkStats `json:"links,omitempty"`
+
+	// Of is the index of the invocation an observer event is about.
+	Of *int `json:"of,omitempty"`
 }
 
 // LogEntry is one message of a stream: its sequence and value.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,8 @@ type KV struct {
 
 type kvClient struct {
 	*client
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	stream jetstream.Stream // the bucket's stream, for create's lookup
 }
 
 // NewKV prepares the workload; Setup connects it.
@@ -76,7 +78,10 @@ func (k *KV) Setup(ctx context.Context) error {
 	for _, c := range k.clients {
 		err := retryFor(ctx, func(ctx context.Context) error {
 			var err error
-			c.kv, err = c.js.KeyValue(ctx, k.o.Bucket)
+			if c.kv, err = c.js.KeyValue(ctx, k.o.Bucket); err != nil {
+				return err
+			}
+			c.stream, err = c.js.Stream(ctx, k.Stream())
 			return err
 		})
 		if err != nil {
@@ -90,7 +95,7 @@ func (k *KV) Setup(ctx context.Context) error {
 // Close disconnects every client.
 func (k *KV) Close() {
 	for _, c := range k.clients {
-		c.nc.Close()
+		closeAll([]*client{c.client})
 	}
 }
 
@@ -154,19 +159,17 @@ func (k *KV) write(c *kvClient, rec *history.Recorder, f, key string) {
 	if f == history.FCAS {
 		e.ExpectRev = &expect
 	}
-	rec.Record(e)
+	inv := rec.Record(e)
 	ctx, cancel := opContext(k.o.OpTimeout)
 	var rev uint64
 	var err error
 	switch f {
 	case history.FWrite:
-		rev, err = c.kv.Put(ctx, key, []byte(v))
+		rev, err = k.put(ctx, c, rec, inv.Index, key, v, nil)
 	case history.FCAS:
-		rev, err = c.kv.Update(ctx, key, []byte(v), expect)
+		rev, err = k.put(ctx, c, rec, inv.Index, key, v, &expect)
 	default:
-		// The client library's create: a write expecting no message, and
-		// on a deleted key a read and a write expecting the delete marker.
-		rev, err = c.kv.Create(ctx, key, []byte(v))
+		rev, err = k.create(ctx, c, rec, inv.Index, key, v)
 	}
 	cancel()
 	switch {
@@ -185,11 +188,11 @@ func (k *KV) write(c *kvClient, rec *history.Recorder, f, key string) {
 // does, keeping the acknowledgement so the marker's revision is known.
 func (k *KV) delete(c *kvClient, rec *history.Recorder, key string) {
 	e := k.event(c, history.FDelete, key)
-	rec.Record(e)
+	inv := rec.Record(e)
 	ctx, cancel := opContext(k.o.OpTimeout)
-	msg := nats.NewMsg("$KV." + k.o.Bucket + "." + key)
-	msg.Header.Set("KV-Operation", "DEL")
-	ack, err := c.js.PublishMsg(ctx, msg)
+	msg := nats.NewMsg(k.subject(key))
+	msg.Header.Set(kvOperation, "DEL")
+	ack, err := c.publish(ctx, rec, inv.Index, msg)
 	cancel()
 	if err != nil {
 		e.Type, e.Error = history.Info, err.Error()
@@ -199,6 +202,44 @@ func (k *KV) delete(c *kvClient, rec *history.Recorder, key string) {
 	}
 	c.complete(rec, e)
 }
+
+// kvOperation is the header that marks deletes and purges.
+const kvOperation = "KV-Operation"
+
+func (k *KV) subject(key string) string { return "$KV." + k.o.Bucket + "." + key }
+
+// put writes v as the client library's Put (expect nil) or Update (expect
+// the key's revision) does, through the client's own publish.
+func (k *KV) put(ctx context.Context, c *kvClient, rec *history.Recorder, invoke int, key, v string, expect *uint64) (uint64, error) {
+	m := nats.NewMsg(k.subject(key))
+	m.Data = []byte(v)
+	if expect != nil {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*expect, 10))
+	}
+	ack, err := c.publish(ctx, rec, invoke, m)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// create is the client library's Create, which is not one atomic step: a
+// write expecting no message; when that fails for any reason, a look at the
+// key's last message, and if it is a delete marker, a write expecting it.
+func (k *KV) create(ctx context.Context, c *kvClient, rec *history.Recorder, invoke int, key, v string) (uint64, error) {
+	var none uint64
+	rev, err := k.put(ctx, c, rec, invoke, key, v, &none)
+	if err == nil {
+		return rev, nil
+	}
+	last, gerr := c.stream.GetLastMsgForSubject(ctx, k.subject(key))
+	if gerr == nil && isDeleteOp(last.Header.Get(kvOperation)) {
+		return k.put(ctx, c, rec, invoke, key, v, &last.Sequence)
+	}
+	return 0, err
+}
+
+func isDeleteOp(op string) bool { return op == "DEL" || op == "PURGE" }
 
 func (k *KV) read(c *kvClient, rec *history.Recorder, key, mode, phase string) history.Event {
 	e := k.event(c, history.FRead, key)

@@ -86,17 +86,18 @@ func (l *Log) append(c *client, rec *history.Recorder, conditional bool) {
 	v := c.nextValue()
 	e := l.event(c, history.FAppend)
 	e.Value = &v
-	var opt jetstream.PublishOpt
+	m := nats.NewMsg(logSubject)
+	m.Data = []byte(v)
 	if conditional {
 		expect := l.last.get("")
 		e.ExpectRev = &expect
-		opt = jetstream.WithExpectLastSequence(expect)
+		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expect, 10))
 	} else {
-		opt = jetstream.WithMsgID(v)
+		m.Header.Set(jetstream.MsgIDHeader, v)
 	}
-	rec.Record(e)
+	inv := rec.Record(e)
 	ctx, cancel := opContext(l.o.OpTimeout)
-	ack, err := c.js.Publish(ctx, logSubject, []byte(v), opt)
+	ack, err := c.publish(ctx, rec, inv.Index, m)
 	cancel()
 	switch {
 	case err == nil:

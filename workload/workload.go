@@ -87,6 +87,7 @@ type client struct {
 	node    Endpoint
 	nc      *nats.Conn
 	js      jetstream.JetStream
+	replies *replies
 	process history.Process
 	rng     *rand.Rand
 	stride  int
@@ -112,9 +113,15 @@ func connectAll(o Options, workload string) ([]*client, error) {
 			closeAll(cs)
 			return nil, fmt.Errorf("jetstream: %w", err)
 		}
+		rs, err := newReplies(nc)
+		if err != nil {
+			nc.Close()
+			closeAll(cs)
+			return nil, err
+		}
 		p := o.FirstProcess + i
 		cs = append(cs, &client{
-			id: p, node: ep, nc: nc, js: js, process: history.Process(p), stride: stride,
+			id: p, node: ep, nc: nc, js: js, replies: rs, process: history.Process(p), stride: stride,
 			rng: rand.New(rand.NewPCG(o.Seed, uint64(p)+1)),
 		})
 	}
@@ -138,6 +145,9 @@ func connect(ep Endpoint, name string) (*nats.Conn, error) {
 
 func closeAll(cs []*client) {
 	for _, c := range cs {
+		if c.replies != nil {
+			c.replies.stop()
+		}
 		if c.nc != nil {
 			c.nc.Close()
 		}

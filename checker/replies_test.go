@@ -1,0 +1,105 @@
+package checker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/jetsam-dev/jetsam/history"
+)
+
+// reply adds an observer's extra reply to the invocation at index of.
+func (h *hist) reply(of int, t history.Type, rev uint64) {
+	h.add(history.Event{Type: t, Process: history.Observer, F: history.FReply, Of: &of, Rev: rev})
+}
+
+// A refused write that took effect is an anomaly either way; a recorded
+// second reply acknowledging it where it was found names the cause, and a
+// second reply elsewhere does not.
+func TestTwoRepliesNameTheCause(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(h *hist)
+		kind  string
+		cause string
+	}{
+		{"log, acknowledged where it was found", func(h *hist) {
+			lh := &logHist{*h}
+			lh.appendOp(0, "a", history.OK, 1, history.U64(0))
+			lh.appendOp(1, "b", history.Fail, 0, history.U64(0))
+			lh.reply(len(lh.events)-2, history.OK, 2)
+			lh.final("a", "b")
+			*h = lh.hist
+		}, KindFailedAppendVisible, CauseTwoReplies},
+		{"log, acknowledged elsewhere", func(h *hist) {
+			lh := &logHist{*h}
+			lh.appendOp(0, "a", history.OK, 1, history.U64(0))
+			lh.appendOp(1, "b", history.Fail, 0, history.U64(0))
+			lh.reply(len(lh.events)-2, history.OK, 7)
+			lh.final("a", "b")
+			*h = lh.hist
+		}, KindFailedAppendVisible, ""},
+		{"log, a second refusal", func(h *hist) {
+			lh := &logHist{*h}
+			lh.appendOp(0, "a", history.OK, 1, history.U64(0))
+			lh.appendOp(1, "b", history.Fail, 0, history.U64(0))
+			lh.reply(len(lh.events)-2, history.Fail, 0)
+			lh.final("a", "b")
+			*h = lh.hist
+		}, KindFailedAppendVisible, ""},
+		{"kv, acknowledged where it was read", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(1, history.FCAS, "k", s("b"), history.U64(1))
+			h.done(1, history.Fail, history.FCAS, "k", s("b"), 0)
+			h.reply(len(h.events)-2, history.OK, 2)
+			h.final(2, "k", s("b"), 2)
+		}, KindFailedWriteSeen, CauseTwoReplies},
+		{"kv, no second reply", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(1, history.FCAS, "k", s("b"), history.U64(1))
+			h.done(1, history.Fail, history.FCAS, "k", s("b"), 0)
+			h.final(2, "k", s("b"), 2)
+		}, KindFailedWriteSeen, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &hist{}
+			tc.build(h)
+			// Through the file format, as a real history is checked.
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			for _, e := range h.events {
+				if err := enc.Encode(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := CheckReader(context.Background(), &buf, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Valid != Invalid {
+				t.Fatalf("verdict %s, want invalid", r.Valid)
+			}
+			var found *Anomaly
+			for _, c := range r.Checkers {
+				for i := range c.Anomalies {
+					if c.Anomalies[i].Kind == tc.kind {
+						found = &c.Anomalies[i]
+					}
+				}
+			}
+			if found == nil {
+				t.Fatalf("no %s anomaly: %+v", tc.kind, r.Checkers)
+			}
+			if found.Cause != tc.cause {
+				t.Fatalf("cause %q, want %q: %s", found.Cause, tc.cause, found.Explanation)
+			}
+			if said := strings.Contains(found.Explanation, "second reply"); said != (tc.cause != "") {
+				t.Fatalf("explanation %q: mentions a second reply %v, want %v", found.Explanation, said, tc.cause != "")
+			}
+			t.Log(found.Explanation)
+		})
+	}
+}
