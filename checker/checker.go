@@ -152,8 +152,8 @@ func twoReplies(op *Op, rev uint64) string {
 	if r == nil {
 		return ""
 	}
-	return fmt.Sprintf("; a second reply to the same request, %s after the refusal, acknowledged it at %d: two servers answered, and the client took the first",
-		duration(r.Time-op.Return), rev)
+	return fmt.Sprintf("; a second reply to the same request, received %s after the operation began, acknowledged it at %d: two servers answered, and the client took the first",
+		duration(r.Time-op.Call), rev)
 }
 
 // FaultWindow is one injected fault, from the moment it was in place to the
@@ -298,11 +298,66 @@ func checkOps(ctx context.Context, ops []Op, nemesis []history.Event, truncated 
 		res.Checkers[WorkloadQueue] = c
 		res.Valid = Merge(res.Valid, c.Valid)
 	}
+	for _, w := range []string{WorkloadKV, WorkloadLog, WorkloadQueue} {
+		if c := res.Checkers[w]; c != nil && refusedButAcknowledged(c, ops, w, res.Faults) {
+			res.Valid = Merge(res.Valid, c.Valid)
+		}
+	}
 	if len(res.Checkers) == 0 {
 		res.Valid = Unknown
 	}
 	res.CheckSeconds = time.Since(began).Seconds()
 	return res
+}
+
+// KindRefusedButAcknowledged: a write the client was told was refused was
+// also acknowledged, by a second reply to the same request. The history
+// proves it took effect, whether or not a read ever saw it.
+const KindRefusedButAcknowledged = "refused-but-acknowledged"
+
+// refusedButAcknowledged adds to c an anomaly for every failed write of
+// workload w that an extra reply acknowledged, unless c already reports that
+// operation; it reports whether it added any.
+func refusedButAcknowledged(c *Check, ops []Op, w string, faults []FaultWindow) bool {
+	reported := map[int]bool{}
+	for _, a := range c.Anomalies {
+		for _, i := range a.Ops {
+			reported[i] = true
+		}
+	}
+	added := false
+	for i := range ops {
+		op := &ops[i]
+		if op.Workload != w || op.Type != history.Fail || len(op.Replies) == 0 || reported[op.Index] {
+			continue
+		}
+		for _, r := range op.Replies {
+			if r.Type != history.OK {
+				continue
+			}
+			what := op.F
+			if op.Value != nil {
+				what += " of " + *op.Value
+			}
+			if op.Key != "" {
+				what += " to " + op.Key
+			}
+			c.Anomalies = append(c.Anomalies, Anomaly{
+				Kind: KindRefusedButAcknowledged, Key: op.Key, Ops: []int{op.Index}, Node: op.Node, Time: op.Call,
+				Faults: activeFaults(faults, op.Call, op.Return), Cause: CauseTwoReplies,
+				Explanation: fmt.Sprintf("%s by process %d on %s at %s was refused (%s), and a second reply to the same request, received %s after the operation began, acknowledged it at %d: two servers answered, and the client took the first",
+					what, op.Process, op.Node, seconds(op.Call), op.Error, duration(r.Time-op.Call), r.Rev),
+			})
+			if c.Counts == nil {
+				c.Counts = map[string]int{}
+			}
+			c.Counts[KindRefusedButAcknowledged]++
+			c.Valid = Invalid
+			added = true
+			break
+		}
+	}
+	return added
 }
 
 // KVOps picks the KV workload's operations judged together: every write

@@ -56,6 +56,22 @@ func TestTwoRepliesNameTheCause(t *testing.T) {
 			h.reply(len(h.events)-2, history.OK, 2)
 			h.final(2, "k", s("b"), 2)
 		}, KindFailedWriteSeen, CauseTwoReplies},
+		{"kv, acknowledged but never read", func(h *hist) {
+			h.write(0, "k", "a", 1)
+			h.invoke(1, history.FCAS, "k", s("b"), history.U64(1))
+			h.done(1, history.Fail, history.FCAS, "k", s("b"), 0)
+			h.reply(len(h.events)-2, history.OK, 2)
+			h.write(0, "k", "c", 3)
+			h.final(2, "k", s("c"), 3)
+		}, KindRefusedButAcknowledged, CauseTwoReplies},
+		{"log, acknowledged but not in the log", func(h *hist) {
+			lh := &logHist{*h}
+			lh.appendOp(0, "a", history.OK, 1, history.U64(0))
+			lh.appendOp(1, "b", history.Fail, 0, history.U64(0))
+			lh.reply(len(lh.events)-2, history.OK, 2)
+			lh.final("a")
+			*h = lh.hist
+		}, KindRefusedButAcknowledged, CauseTwoReplies},
 		{"kv, no second reply", func(h *hist) {
 			h.write(0, "k", "a", 1)
 			h.invoke(1, history.FCAS, "k", s("b"), history.U64(1))
@@ -101,5 +117,23 @@ func TestTwoRepliesNameTheCause(t *testing.T) {
 			}
 			t.Log(found.Explanation)
 		})
+	}
+}
+
+// Extra replies that agree with the outcome are no anomaly: a second
+// refusal of a refused write, a late acknowledgement of a write that timed
+// out (it may have happened anyway).
+func TestAgreeingRepliesAreValid(t *testing.T) {
+	h := &hist{}
+	h.write(0, "k", "a", 1)
+	h.invoke(1, history.FCAS, "k", s("b"), history.U64(7))
+	h.done(1, history.Fail, history.FCAS, "k", s("b"), 0)
+	h.reply(len(h.events)-2, history.Fail, 0)
+	h.invoke(2, history.FWrite, "k", s("c"), nil)
+	h.done(2, history.Info, history.FWrite, "k", s("c"), 0)
+	h.reply(len(h.events)-2, history.OK, 2)
+	h.final(3, "k", s("c"), 2)
+	if r := h.check(t, Options{}); r.Valid != Valid {
+		t.Fatalf("verdict %s: %+v", r.Valid, r.Checkers[WorkloadKV].Anomalies)
 	}
 }
