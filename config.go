@@ -33,6 +33,11 @@ type Config struct {
 	NemesisInterval Duration `json:"nemesis_interval"`
 	NemesisOverlap  bool     `json:"nemesis_overlap,omitempty"`
 	PartitionShapes []string `json:"partition_shapes"`
+	// Targets are what process faults (kill, pause) are aimed at.
+	Targets []string `json:"targets"`
+	// SyncInterval is every node's JetStream sync interval: "default" (the
+	// server's own), "always", or a duration.
+	SyncInterval string `json:"sync_interval"`
 	// CutMode is how a cut link treats new connections: hold them
 	// unanswered (a dropped SYN) or refuse them.
 	CutMode string `json:"cut_mode"`
@@ -68,6 +73,7 @@ func Defaults() Config {
 		Nemesis:         []string{nemesis.FaultPartition},
 		NemesisInterval: Duration(10 * time.Second),
 		CutMode:         CutHold,
+		SyncInterval:    SyncDefault,
 		Latency:         Duration(100 * time.Millisecond),
 		Jitter:          Duration(20 * time.Millisecond),
 		Bandwidth:       128 << 10,
@@ -75,6 +81,12 @@ func Defaults() Config {
 		RecoverTimeout:  Duration(60 * time.Second),
 	}
 }
+
+// Sync intervals beside a duration.
+const (
+	SyncDefault = "default"
+	SyncAlways  = "always"
+)
 
 // Cut modes.
 const (
@@ -105,6 +117,12 @@ func (c *Config) Normalize() {
 	c.Nemesis = slices.Compact(faults)
 	if len(c.PartitionShapes) == 0 {
 		c.PartitionShapes = nemesis.ShapesFor(c.Nodes)
+	}
+	if len(c.Targets) == 0 {
+		c.Targets = nemesis.TargetsFor(c.Nodes)
+	}
+	if c.SyncInterval == "" {
+		c.SyncInterval = SyncDefault
 	}
 }
 
@@ -160,7 +178,7 @@ func (c *Config) Validate() error {
 		if !slices.Contains(nemesis.Packages, f) {
 			return fmt.Errorf("--nemesis %q is not a fault package this version has (%s, or none or all)", f, strings.Join(nemesis.Packages, ", "))
 		}
-		if f != nemesis.FaultClients && c.Nodes < 2 {
+		if !slices.Contains(append([]string{nemesis.FaultClients}, nemesis.ProcessPackages...), f) && c.Nodes < 2 {
 			return fmt.Errorf("--nemesis %s needs at least 2 nodes, and --nodes is %d", f, c.Nodes)
 		}
 	}
@@ -170,6 +188,19 @@ func (c *Config) Validate() error {
 		}
 		if need := nemesis.ShapeMinNodes[s]; c.Nodes < need {
 			return fmt.Errorf("--partition-shapes %s needs at least %d nodes, and --nodes is %d", s, need, c.Nodes)
+		}
+	}
+	for _, t := range c.Targets {
+		if !slices.Contains(nemesis.Targets, t) {
+			return fmt.Errorf("--targets %q is not one of %s", t, strings.Join(nemesis.Targets, ", "))
+		}
+		if need := nemesis.TargetMinNodes[t]; c.Nodes < need {
+			return fmt.Errorf("--targets %s needs at least %d nodes (a minority must leave a majority), and --nodes is %d", t, need, c.Nodes)
+		}
+	}
+	if c.SyncInterval != SyncDefault && c.SyncInterval != SyncAlways {
+		if d, err := time.ParseDuration(c.SyncInterval); err != nil || d <= 0 {
+			return fmt.Errorf("--sync-interval %q is not default, always, or a positive duration such as 1s", c.SyncInterval)
 		}
 	}
 	switch {

@@ -165,7 +165,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, node.ServerVersion)
 	cluster, err := node.Start(ctx, node.Options{
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
-		Command: cfg.NodeCommand,
+		Command: cfg.NodeCommand, SyncInterval: syncInterval(cfg.SyncInterval),
 	})
 	if err != nil {
 		return setupErr(fmt.Errorf("could not start the cluster: %w", err))
@@ -236,7 +236,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	r.phase("main")
 	nem := nemesis.New(r.target, rec, nemesis.Options{
 		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
-		Shapes: cfg.PartitionShapes, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
+		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
 		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
@@ -514,4 +514,12 @@ func Version() string {
 		}
 	}
 	return v
+}
+
+// syncInterval is the node config's value: "" leaves the server's default.
+func syncInterval(s string) string {
+	if s == SyncDefault {
+		return ""
+	}
+	return s
 }

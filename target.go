@@ -2,6 +2,7 @@ package jetsam
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
@@ -79,4 +80,46 @@ func (t *target) LinkStats() []history.LinkStats {
 		}
 	}
 	return out
+}
+
+func (t *target) node(name string) (*node.Node, error) {
+	if n := t.c.Node(name); n != nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("no node %q", name)
+}
+
+func (t *target) Kill(name string) error {
+	n, err := t.node(name)
+	if err != nil {
+		return err
+	}
+	return n.Kill()
+}
+
+func (t *target) Start(name string) error {
+	n, err := t.node(name)
+	if err != nil {
+		return err
+	}
+	if n.Running() {
+		return nil
+	}
+	return n.Start()
+}
+
+func (t *target) Pause(name string) error {
+	n, err := t.node(name)
+	if err != nil {
+		return err
+	}
+	return n.Pause()
+}
+
+func (t *target) Resume(name string) error {
+	n, err := t.node(name)
+	if err != nil {
+		return err
+	}
+	return n.Resume()
 }

@@ -46,10 +46,15 @@ const (
 	FaultBandwidth = "bandwidth"
 	FaultReset     = "reset"
 	FaultClients   = "clients"
+	FaultKill      = "kill"  // SIGKILL, and a restart when it heals
+	FaultPause     = "pause" // SIGSTOP, and SIGCONT when it heals
 )
 
 // Packages lists the fault packages this version can inject.
-var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients}
+var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients, FaultKill, FaultPause}
+
+// ProcessPackages are the packages aimed by Targets.
+var ProcessPackages = []string{FaultKill, FaultPause}
 
 // Options configure a schedule.
 type Options struct {
@@ -65,7 +70,11 @@ type Options struct {
 	// Shapes are the partition shapes to draw from; empty means every shape
 	// the cluster is big enough for.
 	Shapes []string
-	// Stream is the stream whose leader the "leader" shape isolates.
+	// Targets are the process targets to draw from; empty means every
+	// target the cluster is big enough for.
+	Targets []string
+	// Stream is the stream whose leader the "leader" shape isolates and
+	// the "leader" target hits.
 	Stream string
 	// Latency and Jitter set the latency package's delay; Bandwidth its
 	// rate cap in bytes per second.
@@ -90,6 +99,9 @@ type Nemesis struct {
 func New(t Target, rec *history.Recorder, o Options) *Nemesis {
 	if len(o.Shapes) == 0 {
 		o.Shapes = ShapesFor(len(t.Nodes()))
+	}
+	if len(o.Targets) == 0 {
+		o.Targets = TargetsFor(len(t.Nodes()))
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -178,6 +190,8 @@ func (n *Nemesis) start(ctx context.Context, f string, rng *rand.Rand) (heal fun
 		return n.clients(rng)
 	case FaultLatency, FaultBandwidth, FaultReset:
 		return n.link(f, rng)
+	case FaultKill, FaultPause:
+		return n.process(ctx, f, rng)
 	}
 	return nil, fmt.Errorf("unknown fault package %q", f)
 }

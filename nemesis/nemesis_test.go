@@ -120,7 +120,7 @@ func (f *fakeTarget) LinkStats() []history.LinkStats {
 	return []history.LinkStats{{From: "n1", To: "n2", BytesForward: int64(len(f.calls))}}
 }
 
-func run(t *testing.T, f *fakeTarget, o Options, limit time.Duration) []history.Event {
+func run(t *testing.T, f Target, o Options, limit time.Duration) []history.Event {
 	t.Helper()
 	var buf bytes.Buffer
 	rec := history.NewRecorder(&buf)

@@ -33,6 +33,9 @@ type Options struct {
 	Command []string
 	// ReadyTimeout bounds the wait for the cluster to form.
 	ReadyTimeout time.Duration
+	// SyncInterval is the nodes' JetStream sync_interval ("always" or a
+	// duration); empty leaves the server's default.
+	SyncInterval string
 	// RouteVia, when set, replaces the link proxies: it returns the address
 	// node from dials to reach node to, whose cluster port is target. Only
 	// to measure what the proxies cost (direct routes, another proxy); the
@@ -87,7 +90,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	for i, name := range names {
 		specs[i] = Spec{
 			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
-			Dir: filepath.Join(o.Dir, name),
+			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
 		}
 	}
 	for i := range specs {

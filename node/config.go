@@ -27,6 +27,9 @@ type Spec struct {
 	// Routes are the addresses this node dials to reach its peers: the
 	// proxies of its outgoing links.
 	Routes []string
+	// SyncInterval is JetStream's sync_interval ("always" or a duration);
+	// empty leaves the server's default.
+	SyncInterval string
 }
 
 func (s Spec) ConfigPath() string { return filepath.Join(s.Dir, "nats.conf") }
@@ -53,6 +56,9 @@ func (s Spec) Config() string {
 	b.WriteString("jetstream {\n")
 	fmt.Fprintf(&b, "  store_dir: %s\n", q(s.DataDir()))
 	b.WriteString("  max_memory_store: 256MB\n  max_file_store: 8GB\n")
+	if s.SyncInterval != "" {
+		fmt.Fprintf(&b, "  sync_interval: %s\n", q(s.SyncInterval))
+	}
 	b.WriteString("}\n")
 	b.WriteString("cluster {\n")
 	fmt.Fprintf(&b, "  name: %s\n", q(ClusterName))

@@ -73,6 +73,9 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 		"one (isolate a random node), minority (a random minority), halves (random halves), ring (every node hears a different majority), "+
 		"bridge (two halves joined by one node), leader (isolate the stream leader), meta-leader (isolate the meta leader), "+
 		"asymmetric (one node's outbound or inbound bytes cut)")
+	targets := fs.StringSlice("targets", nil, "what kill and pause hit, drawn per fault (default: all the cluster is big enough for): "+
+		"one (a random node), minority, majority, all, leader (the stream's leader at that moment), meta-leader")
+	syncInterval := fs.String("sync-interval", d.SyncInterval, "every node's JetStream sync interval: default (the server's, 2m), always (fsync every write), or a duration such as 1s")
 	cutMode := fs.String("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)")
 	latency := fs.Duration("latency", time.Duration(d.Latency), "delay the latency package adds to each byte on a link, both ways")
 	jitter := fs.Duration("jitter", time.Duration(d.Jitter), "the latency package's delay varies by up to this much either way (bytes stay in order)")
@@ -119,6 +122,8 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	set("nemesis-interval", func() { cfg.NemesisInterval = jetsam.Duration(*interval) })
 	set("partition-shapes", func() { cfg.PartitionShapes = *shapes })
 	set("nemesis-overlap", func() { cfg.NemesisOverlap = *overlap })
+	set("targets", func() { cfg.Targets = *targets })
+	set("sync-interval", func() { cfg.SyncInterval = *syncInterval })
 	set("cut-mode", func() { cfg.CutMode = *cutMode })
 	set("latency", func() { cfg.Latency = jetsam.Duration(*latency) })
 	set("jitter", func() { cfg.Jitter = jetsam.Duration(*jitter) })
@@ -209,7 +214,8 @@ func replayCommand(c jetsam.Config) []string {
 		"--time-limit", c.TimeLimit.String(), "--op-timeout", c.OpTimeout.String(),
 		"--nemesis", orNone(c.Nemesis), "--nemesis-interval", c.NemesisInterval.String(),
 		"--nemesis-overlap=" + strconv.FormatBool(c.NemesisOverlap),
-		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--cut-mode", c.CutMode,
+		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--targets", strings.Join(c.Targets, ","),
+		"--sync-interval", c.SyncInterval, "--cut-mode", c.CutMode,
 		"--latency", c.Latency.String(), "--jitter", c.Jitter.String(), "--bandwidth", nemesis.FormatRate(c.Bandwidth),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--name", c.Name, "--store", c.Store,
 		"--check-timeout", c.CheckTimeout.String(), "--recover-timeout", c.RecoverTimeout.String(),
