@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/nemesis"
+	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/node/disk"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )
@@ -38,6 +40,11 @@ type Config struct {
 	// SyncInterval is every node's JetStream sync interval: "default" (the
 	// server's own), "always", or a duration.
 	SyncInterval string `json:"sync_interval"`
+	// Writeback is the age at which the power-loss disks write dirty data
+	// back without a sync, as the kernel's flusher does; 0 never does.
+	Writeback Duration `json:"writeback"`
+	// CorruptFiles are the file types the corrupt package damages.
+	CorruptFiles []string `json:"corrupt_files"`
 	// CutMode is how a cut link treats new connections: hold them
 	// unanswered (a dropped SYN) or refuse them.
 	CutMode string `json:"cut_mode"`
@@ -74,6 +81,7 @@ func Defaults() Config {
 		NemesisInterval: Duration(10 * time.Second),
 		CutMode:         CutHold,
 		SyncInterval:    SyncDefault,
+		Writeback:       Duration(disk.DefaultWriteback),
 		Latency:         Duration(100 * time.Millisecond),
 		Jitter:          Duration(20 * time.Millisecond),
 		Bandwidth:       128 << 10,
@@ -120,6 +128,9 @@ func (c *Config) Normalize() {
 	}
 	if len(c.Targets) == 0 {
 		c.Targets = nemesis.TargetsFor(c.Nodes)
+	}
+	if len(c.CorruptFiles) == 0 {
+		c.CorruptFiles = node.FileTypes
 	}
 	if c.SyncInterval == "" {
 		c.SyncInterval = SyncDefault
@@ -190,6 +201,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--partition-shapes %s needs at least %d nodes, and --nodes is %d", s, need, c.Nodes)
 		}
 	}
+	if slices.Contains(c.Nemesis, nemesis.FaultPowerLoss) {
+		if err := disk.Check(); err != nil {
+			return err
+		}
+	}
 	for _, t := range c.Targets {
 		if !slices.Contains(nemesis.Targets, t) {
 			return fmt.Errorf("--targets %q is not one of %s", t, strings.Join(nemesis.Targets, ", "))
@@ -197,6 +213,14 @@ func (c *Config) Validate() error {
 		if need := nemesis.TargetMinNodes[t]; c.Nodes < need {
 			return fmt.Errorf("--targets %s needs at least %d nodes (a minority must leave a majority), and --nodes is %d", t, need, c.Nodes)
 		}
+	}
+	for _, f := range c.CorruptFiles {
+		if !slices.Contains(node.FileTypes, f) {
+			return fmt.Errorf("--corrupt-files %q is not a file type: use %s", f, strings.Join(node.FileTypes, ", "))
+		}
+	}
+	if slices.Contains(c.Nemesis, nemesis.FaultCorrupt) && !slices.ContainsFunc(c.Targets, func(t string) bool { return slices.Contains(nemesis.MinorityTargets, t) }) {
+		return fmt.Errorf("--nemesis corrupt damages a minority only, and --targets %s names none: add one of %s", strings.Join(c.Targets, ","), strings.Join(nemesis.MinorityTargets, ", "))
 	}
 	if c.SyncInterval != SyncDefault && c.SyncInterval != SyncAlways {
 		if d, err := time.ParseDuration(c.SyncInterval); err != nil || d <= 0 {
@@ -210,6 +234,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--latency must not be negative, got %s", c.Latency)
 	case c.Jitter < 0:
 		return fmt.Errorf("--jitter must not be negative, got %s", c.Jitter)
+	case c.Writeback < 0:
+		return fmt.Errorf("--writeback must not be negative (0 never writes back), got %s", c.Writeback)
 	case c.Bandwidth <= 0:
 		return fmt.Errorf("--bandwidth must be positive, got %d bytes/s", c.Bandwidth)
 	}

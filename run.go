@@ -166,6 +166,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	cluster, err := node.Start(ctx, node.Options{
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: cfg.NodeCommand, SyncInterval: syncInterval(cfg.SyncInterval),
+		PowerLoss: slices.Contains(cfg.Nemesis, nemesis.FaultPowerLoss), Writeback: time.Duration(cfg.Writeback),
 	})
 	if err != nil {
 		return setupErr(fmt.Errorf("could not start the cluster: %w", err))
@@ -236,7 +237,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	r.phase("main")
 	nem := nemesis.New(r.target, rec, nemesis.Options{
 		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
-		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
+		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, CorruptFiles: cfg.CorruptFiles, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
 		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))

@@ -3,6 +3,7 @@ package jetsam
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
@@ -122,4 +123,24 @@ func (t *target) Resume(name string) error {
 		return err
 	}
 	return n.Resume()
+}
+
+func (t *target) DropUnsynced(name string) (int64, error) {
+	n, err := t.node(name)
+	if err != nil {
+		return 0, err
+	}
+	return n.DropUnsynced()
+}
+
+func (t *target) Corrupt(name string, rng *rand.Rand, types []string) (map[string]string, error) {
+	n, err := t.node(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := n.Corrupt(rng, types)
+	if err != nil {
+		return nil, err
+	}
+	return c.Params(""), nil
 }

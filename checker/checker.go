@@ -351,7 +351,7 @@ func refusedButAcknowledged(c *Check, ops []Op, w string, faults []FaultWindow) 
 			if c.Counts == nil {
 				c.Counts = map[string]int{}
 			}
-			c.Counts[KindRefusedButAcknowledged]++
+			c.Counts["anomaly-"+KindRefusedButAcknowledged]++
 			c.Valid = Invalid
 			added = true
 			break

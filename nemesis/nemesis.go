@@ -48,13 +48,19 @@ const (
 	FaultClients   = "clients"
 	FaultKill      = "kill"  // SIGKILL, and a restart when it heals
 	FaultPause     = "pause" // SIGSTOP, and SIGCONT when it heals
+	// FaultPowerLoss kills nodes and throws away what they wrote but had
+	// not synced, then restarts them when it heals.
+	FaultPowerLoss = "power-loss"
+	// FaultCorrupt kills nodes, damages one file of each, and restarts
+	// them when it heals.
+	FaultCorrupt = "corrupt"
 )
 
 // Packages lists the fault packages this version can inject.
-var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients, FaultKill, FaultPause}
+var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients, FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt}
 
 // ProcessPackages are the packages aimed by Targets.
-var ProcessPackages = []string{FaultKill, FaultPause}
+var ProcessPackages = []string{FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt}
 
 // Options configure a schedule.
 type Options struct {
@@ -73,6 +79,8 @@ type Options struct {
 	// Targets are the process targets to draw from; empty means every
 	// target the cluster is big enough for.
 	Targets []string
+	// CorruptFiles are the file types the corrupt package damages.
+	CorruptFiles []string
 	// Stream is the stream whose leader the "leader" shape isolates and
 	// the "leader" target hits.
 	Stream string
@@ -190,7 +198,7 @@ func (n *Nemesis) start(ctx context.Context, f string, rng *rand.Rand) (heal fun
 		return n.clients(rng)
 	case FaultLatency, FaultBandwidth, FaultReset:
 		return n.link(f, rng)
-	case FaultKill, FaultPause:
+	case FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt:
 		return n.process(ctx, f, rng)
 	}
 	return nil, fmt.Errorf("unknown fault package %q", f)

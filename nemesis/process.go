@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -49,7 +50,17 @@ type Processes interface {
 	// Pause stops a node's process (SIGSTOP); Resume continues it.
 	Pause(node string) error
 	Resume(node string) error
+	// DropUnsynced throws away what a dead node wrote but did not sync,
+	// and returns how many bytes that was.
+	DropUnsynced(node string) (int64, error)
+	// Corrupt damages one file of the given types of a dead node, and
+	// says exactly what it changed.
+	Corrupt(node string, rng *rand.Rand, types []string) (map[string]string, error)
 }
+
+// MinorityTargets are the targets that never hit a majority: corrupt draws
+// only from these, so a majority always keeps intact data.
+var MinorityTargets = []string{TargetOne, TargetMinority, TargetLeader, TargetMetaLeader}
 
 // PickTargets chooses the nodes a process fault hits. Every call draws the
 // same random numbers whatever the target, so a seed fixes the schedule;
@@ -97,7 +108,14 @@ func (n *Nemesis) process(ctx context.Context, f string, rng *rand.Rand) (func()
 	if !ok {
 		return nil, fmt.Errorf("skipped a %s fault: this cluster's processes cannot be controlled", f)
 	}
-	target := n.o.Targets[rng.IntN(len(n.o.Targets))]
+	targets := n.o.Targets
+	if f == FaultCorrupt {
+		targets = slices.DeleteFunc(slices.Clone(targets), func(t string) bool { return !slices.Contains(MinorityTargets, t) })
+		if len(targets) == 0 {
+			return nil, fmt.Errorf("skipped a %s fault: no target hits a minority only", f)
+		}
+	}
+	target := targets[rng.IntN(len(targets))]
 	hit, err := PickTargets(target, n.t.Nodes(), rng,
 		func() (string, error) { return n.t.StreamLeader(ctx, n.o.Stream, nil) },
 		func() (string, error) { return n.t.MetaLeader(ctx, nil) })
@@ -113,6 +131,28 @@ func (n *Nemesis) process(ctx context.Context, f string, rng *rand.Rand) (func()
 	heal := n.inject(f, fault, func() {
 		for _, x := range hit {
 			errs = append(errs, do(x))
+		}
+		if f == FaultCorrupt {
+			fault.Params = map[string]string{}
+			for _, x := range hit {
+				c, err := p.Corrupt(x, rng, n.o.CorruptFiles)
+				errs = append(errs, err)
+				for k, v := range c {
+					fault.Params[x+"."+k] = v
+				}
+			}
+			return
+		}
+		if f != FaultPowerLoss {
+			return
+		}
+		// Every node is down before any loses its data: with target
+		// "all" this is one coordinated power failure.
+		fault.Params = map[string]string{}
+		for _, x := range hit {
+			lost, err := p.DropUnsynced(x)
+			errs = append(errs, err)
+			fault.Params["lost-bytes-"+x] = strconv.FormatInt(lost, 10)
 		}
 	}, func() {
 		for _, x := range hit {

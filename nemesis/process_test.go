@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -30,6 +31,25 @@ func (f *procFake) Kill(n string) error   { return f.set(f.down, n, true, "kill"
 func (f *procFake) Start(n string) error  { return f.set(f.down, n, false, "start") }
 func (f *procFake) Pause(n string) error  { return f.set(f.paused, n, true, "pause") }
 func (f *procFake) Resume(n string) error { return f.set(f.paused, n, false, "resume") }
+func (f *procFake) Corrupt(n string, rng *rand.Rand, types []string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.down[n] {
+		return nil, fmt.Errorf("%s corrupted while running", n)
+	}
+	f.log("corrupt %s", n)
+	return map[string]string{"file": "x.blk"}, nil
+}
+
+func (f *procFake) DropUnsynced(n string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.down[n] {
+		return 0, fmt.Errorf("%s dropped its data while running", n)
+	}
+	f.log("drop %s", n)
+	return 42, nil
+}
 
 func TestPickTargets(t *testing.T) {
 	leader := func() (string, error) { return "n4", nil }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetsam-dev/jetsam/node/disk"
 	"github.com/jetsam-dev/jetsam/node/proxy"
 )
 
@@ -36,6 +37,13 @@ type Options struct {
 	// SyncInterval is the nodes' JetStream sync_interval ("always" or a
 	// duration); empty leaves the server's default.
 	SyncInterval string
+	// PowerLoss puts each node's data dir on a volatile disk (a FUSE
+	// mount that loses unsynced writes on a power failure). It needs root
+	// and /dev/fuse; a guard process unmounts the disks should jetsam die.
+	PowerLoss bool
+	// Writeback is the age at which the volatile disks write dirty data
+	// back (see disk.Mount).
+	Writeback time.Duration
 	// RouteVia, when set, replaces the link proxies: it returns the address
 	// node from dials to reach node to, whose cluster port is target. Only
 	// to measure what the proxies cost (direct routes, another proxy); the
@@ -47,6 +55,8 @@ type Options struct {
 type Cluster struct {
 	nodes []*Node
 	net   *proxy.Net
+	guard     func() error // ends the mount guard; nil without volatile disks
+	writeback time.Duration
 	// ReadyIn is how long the cluster took from the first process start to
 	// ready.
 	ReadyIn time.Duration
@@ -79,7 +89,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	names := Names(o.Nodes)
-	c = &Cluster{net: proxy.NewNet()}
+	c = &Cluster{net: proxy.NewNet(), writeback: o.Writeback}
 	defer func() {
 		if err != nil {
 			c.Stop(5 * time.Second)
@@ -122,6 +132,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, fmt.Errorf("node config: %w", err)
 		}
 		c.nodes = append(c.nodes, &Node{Spec: s, Command: o.Command})
+	}
+	if o.PowerLoss {
+		if err := c.mountDisks(o.Command); err != nil {
+			return c, err
+		}
 	}
 	began := time.Now()
 	for _, n := range c.nodes {
@@ -185,7 +200,7 @@ func (c *Cluster) Stop(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
-	errs = append(errs, c.net.Close())
+	errs = append(errs, c.net.Close(), c.unmountDisks())
 	return errors.Join(errs...)
 }
 
@@ -195,6 +210,62 @@ func (c *Cluster) Kill() {
 		_ = n.Kill()
 	}
 	_ = c.net.Close()
+	_ = c.unmountDisks()
+}
+
+// mountDisks mounts a volatile disk on every node's data dir, backed by
+// the node's "disk" folder, under a guard that unmounts them all should
+// this process die first.
+func (c *Cluster) mountDisks(command []string) error {
+	var mounts []string
+	for _, n := range c.nodes {
+		backing := filepath.Join(n.Spec.Dir, "disk")
+		if err := os.MkdirAll(backing, 0o755); err != nil {
+			return err
+		}
+		d, err := disk.Mount(backing, n.Spec.DataDir(), c.writeback)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Spec.Name, err)
+		}
+		n.disk = d
+		mounts = append(mounts, d.Mountpoint)
+	}
+	stop, err := disk.Guard(command[:1], mounts)
+	if err != nil {
+		return err
+	}
+	c.guard = stop
+	return nil
+}
+
+// unmountDisks writes out what the nodes wrote (their processes are gone,
+// as at a clean shutdown), unmounts, and puts each backing folder where the
+// data dir was, so a run folder looks the same with or without them.
+func (c *Cluster) unmountDisks() error {
+	var errs []error
+	for _, n := range c.nodes {
+		if n.disk == nil {
+			continue
+		}
+		d := n.disk
+		n.disk = nil
+		if err := d.Unmount(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(d.Mountpoint); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Rename(d.Backing, d.Mountpoint); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.guard != nil {
+		_ = c.guard()
+		c.guard = nil
+	}
+	return errors.Join(errs...)
 }
 
 // WaitReady waits until every node is up and healthy, JetStream has a meta

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jetsam-dev/jetsam/node/disk"
 )
 
 // Node is one nats-server process: `jetsam node --config FILE`, run as a
@@ -20,6 +22,8 @@ type Node struct {
 	// Command is the program and arguments that run a node, without the
 	// config flag.
 	Command []string
+
+	disk *disk.Disk // the volatile disk under the data dir, if any
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -107,6 +111,19 @@ func (n *Node) Kill() error {
 	}
 	<-n.doneChan()
 	return nil
+}
+
+// DropUnsynced throws away what the node wrote but did not sync, as a power
+// failure does, and returns how many bytes that was. The process must be
+// dead. It is an error without a volatile disk.
+func (n *Node) DropUnsynced() (int64, error) {
+	if n.disk == nil {
+		return 0, fmt.Errorf("node %s has no volatile disk: power loss must be asked for when the cluster starts", n.Spec.Name)
+	}
+	if n.Running() {
+		return 0, fmt.Errorf("node %s is still running", n.Spec.Name)
+	}
+	return n.disk.PowerFail(), nil
 }
 
 // Pause stops the process (SIGSTOP); Resume continues it.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/node/disk"
 )
 
 // Exit codes (a contract: scripts and CI depend on them).
@@ -65,6 +66,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		code, err = cmdReport(args[1:], stdout, stderr)
 	case "node":
 		code, err = cmdNode(args[1:], stderr)
+	case disk.GuardCommand:
+		// Started by run with volatile disks: unmounts them if run dies.
+		if err := disk.WaitThenUnmount(os.Stdin, args[1:]); err != nil {
+			fmt.Fprintf(stderr, "jetsam: %v\n", err)
+			return exitCannot
+		}
+		return exitValid
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetsam %s\n%s\n", jetsam.Version(), versions())
 		return exitValid

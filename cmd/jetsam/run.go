@@ -76,6 +76,9 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	targets := fs.StringSlice("targets", nil, "what kill and pause hit, drawn per fault (default: all the cluster is big enough for): "+
 		"one (a random node), minority, majority, all, leader (the stream's leader at that moment), meta-leader")
 	syncInterval := fs.String("sync-interval", d.SyncInterval, "every node's JetStream sync interval: default (the server's, 2m), always (fsync every write), or a duration such as 1s")
+	writeback := fs.Duration("writeback", time.Duration(d.Writeback), "with power-loss: data dirty this long is written back without a sync, as Linux's flusher does (0: only fsync makes data durable)")
+	corruptFiles := fs.StringSlice("corrupt-files", nil, "file types the corrupt package damages, drawn per fault (default: all): "+
+		"blk (message blocks), idx (stream indexes), meta (stream configs), snap (raft snapshots), raft-log, raft-state (term, vote, peers)")
 	cutMode := fs.String("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)")
 	latency := fs.Duration("latency", time.Duration(d.Latency), "delay the latency package adds to each byte on a link, both ways")
 	jitter := fs.Duration("jitter", time.Duration(d.Jitter), "the latency package's delay varies by up to this much either way (bytes stay in order)")
@@ -124,6 +127,8 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	set("nemesis-overlap", func() { cfg.NemesisOverlap = *overlap })
 	set("targets", func() { cfg.Targets = *targets })
 	set("sync-interval", func() { cfg.SyncInterval = *syncInterval })
+	set("writeback", func() { cfg.Writeback = jetsam.Duration(*writeback) })
+	set("corrupt-files", func() { cfg.CorruptFiles = *corruptFiles })
 	set("cut-mode", func() { cfg.CutMode = *cutMode })
 	set("latency", func() { cfg.Latency = jetsam.Duration(*latency) })
 	set("jitter", func() { cfg.Jitter = jetsam.Duration(*jitter) })
@@ -215,7 +220,8 @@ func replayCommand(c jetsam.Config) []string {
 		"--nemesis", orNone(c.Nemesis), "--nemesis-interval", c.NemesisInterval.String(),
 		"--nemesis-overlap=" + strconv.FormatBool(c.NemesisOverlap),
 		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--targets", strings.Join(c.Targets, ","),
-		"--sync-interval", c.SyncInterval, "--cut-mode", c.CutMode,
+		"--sync-interval", c.SyncInterval, "--writeback", c.Writeback.String(),
+		"--corrupt-files", strings.Join(c.CorruptFiles, ","), "--cut-mode", c.CutMode,
 		"--latency", c.Latency.String(), "--jitter", c.Jitter.String(), "--bandwidth", nemesis.FormatRate(c.Bandwidth),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--name", c.Name, "--store", c.Store,
 		"--check-timeout", c.CheckTimeout.String(), "--recover-timeout", c.RecoverTimeout.String(),

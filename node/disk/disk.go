@@ -7,7 +7,10 @@
 //
 // The process that wrote the data can die without losing it (a killed
 // process's writes are in the page cache, and they are here too): only
-// PowerFail loses data.
+// PowerFail loses data. Like the kernel's flusher, the disk writes a file's
+// data back once it has been dirty for the writeback age (Linux's
+// dirty_expire_centisecs, 30s by default), so data nobody syncs is lost
+// only if the power fails within that time.
 package disk
 
 import (
@@ -40,6 +43,8 @@ type Disk struct {
 
 	server *fuse.Server
 	root   *root
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // root is the state shared by every node: the files that hold unsynced data.
@@ -57,21 +62,25 @@ type node struct {
 
 // fileState is a file as the page cache holds it: its pages written since
 // the last fsync, and its size. The backing file's bytes from stale on
-// were cut off by a truncate and read as zeros.
+// were cut off by a truncate and read as zeros. since is when the file
+// became dirty.
 type fileState struct {
 	pages map[int64][]byte
 	size  int64
 	stale int64
+	since time.Time
 }
 
+// DefaultWriteback is Linux's default age at which dirty data is written
+// back.
+const DefaultWriteback = 30 * time.Second
+
 // Mount mounts a volatile view of backing at mountpoint; both must exist.
-// It needs root and /dev/fuse.
-func Mount(backing, mountpoint string) (*Disk, error) {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return nil, fmt.Errorf("power loss needs FUSE, and /dev/fuse is missing: %w", err)
-	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("power loss mounts a FUSE filesystem, which needs root: run jetsam as root")
+// Data dirty for longer than writeback is written back; zero never writes
+// back (only fsync makes data durable). It needs root and /dev/fuse.
+func Mount(backing, mountpoint string, writeback time.Duration) (*Disk, error) {
+	if err := Check(); err != nil {
+		return nil, err
 	}
 	backing, err := filepath.Abs(backing)
 	if err != nil {
@@ -102,7 +111,37 @@ func Mount(backing, mountpoint string) (*Disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	return &Disk{Backing: backing, Mountpoint: mountpoint, server: server, root: r}, nil
+	d := &Disk{Backing: backing, Mountpoint: mountpoint, server: server, root: r, stop: make(chan struct{}), done: make(chan struct{})}
+	go d.flusher(writeback)
+	return d, nil
+}
+
+// flusher writes back files dirty for longer than age, checking a few
+// times per age.
+func (d *Disk) flusher(age time.Duration) {
+	defer close(d.done)
+	if age <= 0 {
+		<-d.stop
+		return
+	}
+	tick := time.NewTicker(min(time.Second, age/5))
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case now := <-tick.C:
+			d.root.mu.Lock()
+			for x := range d.root.dirty {
+				if now.Sub(x.state.since) >= age {
+					// Written back, not synced: a failed write here
+					// leaves the data dirty, to be tried again.
+					_ = x.writeBackLocked(nil, false)
+				}
+			}
+			d.root.mu.Unlock()
+		}
+	}
 }
 
 // Unsynced is how many bytes of written data are not yet synced.
@@ -136,7 +175,7 @@ func (d *Disk) SyncAll() error {
 	defer d.root.mu.Unlock()
 	var errs []error
 	for x := range d.root.dirty {
-		if err := x.syncLocked(nil); err != nil {
+		if err := x.writeBackLocked(nil, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -146,6 +185,8 @@ func (d *Disk) SyncAll() error {
 // Unmount syncs, then unmounts; the backing directory then holds
 // everything that was written.
 func (d *Disk) Unmount() error {
+	close(d.stop)
+	<-d.done
 	err := d.SyncAll()
 	if uerr := d.server.Unmount(); uerr != nil {
 		// Something still holds a file open: detach it, so the mount
@@ -247,7 +288,7 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 	}
 	n.r.mu.Lock()
 	defer n.r.mu.Unlock()
-	return fs.ToErrno(n.syncLocked(fd))
+	return fs.ToErrno(n.writeBackLocked(fd, true))
 }
 
 // Unlink forgets the unsynced data of a file that is gone.
@@ -297,7 +338,7 @@ func (n *node) stateLocked() (*fileState, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.state = &fileState{pages: map[int64][]byte{}, size: st.Size(), stale: st.Size()}
+	n.state = &fileState{pages: map[int64][]byte{}, size: st.Size(), stale: st.Size(), since: time.Now()}
 	n.r.dirty[n] = true
 	return n.state, nil
 }
@@ -336,9 +377,10 @@ func (n *node) pageLocked(s *fileState, f *os.File, p int64) ([]byte, error) {
 	return b, nil
 }
 
-// syncLocked writes the file's unsynced pages and size to the backing file
-// and fsyncs it. f may be nil: the file is then opened by path.
-func (n *node) syncLocked(f *os.File) error {
+// writeBackLocked writes the file's dirty pages and size to the backing
+// file, and fsyncs it if sync is set. f may be nil: the file is then opened
+// by path.
+func (n *node) writeBackLocked(f *os.File, sync bool) error {
 	if n.state == nil {
 		return nil
 	}
@@ -370,8 +412,10 @@ func (n *node) syncLocked(f *os.File) error {
 	if err := f.Truncate(s.size); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	n.state = nil
 	delete(n.r.dirty, n)

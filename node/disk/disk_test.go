@@ -6,9 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mount(t *testing.T) (*Disk, string) {
+	t.Helper()
+	return mountWithWriteback(t, 0)
+}
+
+func mountWithWriteback(t *testing.T, writeback time.Duration) (*Disk, string) {
 	t.Helper()
 	dir := t.TempDir()
 	backing, mnt := filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
@@ -17,7 +23,7 @@ func mount(t *testing.T) (*Disk, string) {
 			t.Fatal(err)
 		}
 	}
-	d, err := Mount(backing, mnt)
+	d, err := Mount(backing, mnt, writeback)
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
@@ -189,5 +195,25 @@ func TestRenameAndUnlink(t *testing.T) {
 	}
 	if d.Unsynced() != 0 {
 		t.Fatalf("%d unsynced bytes of removed files", d.Unsynced())
+	}
+}
+
+// Data left dirty longer than the writeback age reaches the disk without
+// a sync, as the kernel's flusher writes it back; younger data does not.
+func TestWritebackAge(t *testing.T) {
+	d, mnt := mountWithWriteback(t, 2*time.Second)
+	old, young := filepath.Join(mnt, "old"), filepath.Join(mnt, "young")
+	write(t, old, os.O_CREATE, []byte("written back"), false)
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Unsynced() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	write(t, young, os.O_CREATE, []byte("too young"), false)
+	d.PowerFail()
+	if got := read(t, old); string(got) != "written back" {
+		t.Fatalf("old file reads %q after the failure", got)
+	}
+	if got := read(t, young); len(got) != 0 {
+		t.Fatalf("young file reads %q after the failure, want nothing", got)
 	}
 }
