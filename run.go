@@ -237,7 +237,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	r.phase("main")
 	nem := nemesis.New(r.target, rec, nemesis.Options{
 		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
-		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, CorruptFiles: cfg.CorruptFiles, Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
+		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, CorruptFiles: cfg.CorruptFiles, Streams: streamsOf(r.workloads), Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
 		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
@@ -523,4 +523,12 @@ func syncInterval(s string) string {
 		return ""
 	}
 	return s
+}
+
+func streamsOf(ws []workload.Workload) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Stream()
+	}
+	return out
 }

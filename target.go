@@ -144,3 +144,22 @@ func (t *target) Corrupt(name string, rng *rand.Rand, types []string) (map[strin
 	}
 	return c.Params(""), nil
 }
+
+func (t *target) RemovePeer(ctx context.Context, name string, streams []string) ([]string, error) {
+	steps, err := t.c.RemovePeer(ctx, name, streams)
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.Did + ": " + s.Outcome
+	}
+	return out, err
+}
+
+func (t *target) Rejoin(name string) (string, error) { return t.c.Rejoin(name) }
+
+func (t *target) Replicas(ctx context.Context, stream string) (int, error) {
+	return t.c.Replicas(ctx, stream)
+}
+
+func (t *target) SetReplicas(ctx context.Context, stream string, n int) error {
+	return t.c.SetReplicas(ctx, stream, n)
+}

@@ -54,10 +54,14 @@ const (
 	// FaultCorrupt kills nodes, damages one file of each, and restarts
 	// them when it heals.
 	FaultCorrupt = "corrupt"
+	// FaultMembership changes the cluster's membership: a node removed
+	// from every group, wiped, and back under a fresh name; or a stream's
+	// replica count changed and changed back.
+	FaultMembership = "membership"
 )
 
 // Packages lists the fault packages this version can inject.
-var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients, FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt}
+var Packages = []string{FaultPartition, FaultLatency, FaultBandwidth, FaultReset, FaultClients, FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt, FaultMembership}
 
 // ProcessPackages are the packages aimed by Targets.
 var ProcessPackages = []string{FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt}
@@ -81,6 +85,9 @@ type Options struct {
 	Targets []string
 	// CorruptFiles are the file types the corrupt package damages.
 	CorruptFiles []string
+	// Streams are every stream the workloads use (membership removes a
+	// node from each).
+	Streams []string
 	// Stream is the stream whose leader the "leader" shape isolates and
 	// the "leader" target hits.
 	Stream string
@@ -99,8 +106,10 @@ type Nemesis struct {
 	rec *history.Recorder
 	o   Options
 
-	mu     sync.Mutex
-	active map[string]string // package -> description of the fault in place
+	mu          sync.Mutex
+	active      map[string]string // package -> description of the fault in place
+	memberships int               // membership changes so far
+	memberStart int               // 0: they start with a replacement
 }
 
 // New prepares a schedule; Run executes it.
@@ -200,6 +209,8 @@ func (n *Nemesis) start(ctx context.Context, f string, rng *rand.Rand) (heal fun
 		return n.link(f, rng)
 	case FaultKill, FaultPause, FaultPowerLoss, FaultCorrupt:
 		return n.process(ctx, f, rng)
+	case FaultMembership:
+		return n.membership(ctx, rng)
 	}
 	return nil, fmt.Errorf("unknown fault package %q", f)
 }

@@ -53,8 +53,8 @@ type Options struct {
 
 // Cluster is a running set of nodes and the proxies between them.
 type Cluster struct {
-	nodes []*Node
-	net   *proxy.Net
+	nodes     []*Node
+	net       *proxy.Net
 	guard     func() error // ends the mount guard; nil without volatile disks
 	writeback time.Duration
 	// ReadyIn is how long the cluster took from the first process start to
@@ -167,6 +167,25 @@ func (c *Cluster) Node(name string) *Node {
 		}
 	}
 	return nil
+}
+
+// nodeOfServer returns the node running under server name s, or nil.
+func (c *Cluster) nodeOfServer(s string) *Node {
+	for _, n := range c.nodes {
+		if n.Spec.Server() == s {
+			return n
+		}
+	}
+	return nil
+}
+
+// nameOf turns a server name into its node's name; an unknown server keeps
+// its own.
+func (c *Cluster) nameOf(server string) string {
+	if n := c.nodeOfServer(server); n != nil {
+		return n.Spec.Name
+	}
+	return server
 }
 
 // NodeNames returns every node's name.
@@ -336,7 +355,7 @@ func (c *Cluster) ready(ctx context.Context) error {
 	for l := range leaders {
 		leader = l
 	}
-	ln := c.Node(leader)
+	ln := c.nodeOfServer(leader)
 	if ln == nil {
 		return fmt.Errorf("meta leader %q is not a node of this cluster", leader)
 	}
@@ -431,7 +450,7 @@ func (c *Cluster) StreamCurrent(ctx context.Context, stream string) error {
 			if s.Name != stream || s.Cluster == nil {
 				continue
 			}
-			if s.Cluster.Leader != leader {
+			if c.nameOf(s.Cluster.Leader) != leader {
 				return fmt.Errorf("stream %s leadership is moving", stream)
 			}
 			for _, p := range s.Cluster.Replicas {
@@ -459,7 +478,7 @@ func (c *Cluster) vote(ctx context.Context, ask []string, pick func(*serverJSInf
 			errs = append(errs, err)
 			continue
 		}
-		if l := pick(j); l != "" {
+		if l := c.nameOf(pick(j)); l != "" {
 			votes[l]++
 			if l == n.Spec.Name {
 				votes[l]++ // a self-claim breaks ties

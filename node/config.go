@@ -16,9 +16,22 @@ const ClusterName = "jetsam"
 // (a healed partial partition would otherwise re-route directly).
 const DeadAdvertise = "127.0.0.1:1"
 
+// Accounts: clients that give no credentials land in the JetStream
+// account; the system account, which alone may remove a server from the
+// meta group, has a user of its own.
+const (
+	AppAccount     = "JS"
+	SystemUser     = "jetsam-sys"
+	SystemPassword = "jetsam-sys"
+)
+
 // Spec is one node's identity, ports and files.
 type Spec struct {
+	// Name is the node's name in jetsam (n1, n2, ...); ServerName is the
+	// server_name it runs under, the same unless the node rejoined the
+	// cluster under a fresh one.
 	Name        string
+	ServerName  string
 	ClientPort  int
 	ClusterPort int
 	HTTPPort    int
@@ -30,6 +43,14 @@ type Spec struct {
 	// SyncInterval is JetStream's sync_interval ("always" or a duration);
 	// empty leaves the server's default.
 	SyncInterval string
+}
+
+// Server is the server_name the node runs under.
+func (s Spec) Server() string {
+	if s.ServerName != "" {
+		return s.ServerName
+	}
+	return s.Name
 }
 
 func (s Spec) ConfigPath() string { return filepath.Join(s.Dir, "nats.conf") }
@@ -48,11 +69,14 @@ func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.It
 func (s Spec) Config() string {
 	var b strings.Builder
 	q := strconv.Quote
-	fmt.Fprintf(&b, "server_name: %s\n", q(s.Name))
+	fmt.Fprintf(&b, "server_name: %s\n", q(s.Server()))
 	fmt.Fprintf(&b, "listen: %s\n", q(hostPort(s.ClientPort)))
 	fmt.Fprintf(&b, "http: %s\n", q(hostPort(s.HTTPPort)))
 	fmt.Fprintf(&b, "log_file: %s\n", q(s.LogPath()))
 	b.WriteString("logtime: true\nlogtime_utc: true\n")
+	fmt.Fprintf(&b, "accounts {\n  %s: { jetstream: enabled, users: [{user: \"jetsam\", password: \"jetsam\"}] }\n", AppAccount)
+	fmt.Fprintf(&b, "  SYS: { users: [{user: %s, password: %s}] }\n}\n", q(SystemUser), q(SystemPassword))
+	b.WriteString("system_account: SYS\nno_auth_user: jetsam\n")
 	b.WriteString("jetstream {\n")
 	fmt.Fprintf(&b, "  store_dir: %s\n", q(s.DataDir()))
 	b.WriteString("  max_memory_store: 256MB\n  max_file_store: 8GB\n")

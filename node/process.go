@@ -23,7 +23,8 @@ type Node struct {
 	// config flag.
 	Command []string
 
-	disk *disk.Disk // the volatile disk under the data dir, if any
+	disk       *disk.Disk // the volatile disk under the data dir, if any
+	generation int        // how many times the node rejoined under a new name
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd

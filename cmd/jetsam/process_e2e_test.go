@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetsam-dev/jetsam/checker"
+	"github.com/jetsam-dev/jetsam/internal/testenv"
 	"github.com/jetsam-dev/jetsam/internal/testlock"
 	"github.com/jetsam-dev/jetsam/nemesis"
+	"github.com/jetsam-dev/jetsam/node/disk"
 )
 
 // TestKillAndPause: kills (restarted at the heal) and pauses (resumed),
@@ -71,6 +74,7 @@ func TestKillAndPause(t *testing.T) {
 // every write synced loses none. Writeback is 5s so the stream's own files,
 // written at its creation, reach the disk before the failure at 10s.
 func TestPowerLoss(t *testing.T) {
+	testenv.Require(t, disk.Check())
 	testlock.Cluster(t)
 	run := func(sync string) (result, string) {
 		store := t.TempDir()
@@ -133,4 +137,116 @@ func mountsUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestCorrupt damages a message block or stream index of one node while it
+// is down, twice, on a real cluster. The results record exactly what was
+// changed, and the cluster serves again after each restart. The verdict is
+// NATS's to earn: it is logged, and only a run that could not complete
+// fails the test.
+func TestCorrupt(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 4*time.Minute, "run", "--store", store, "--workload", "log", "--read-mode", "none",
+		"--nemesis", "corrupt", "--targets", "one", "--corrupt-files", "blk,idx", "--nemesis-interval", "5s",
+		"--time-limit", "30s", "--seed", "8")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	res := loadResults(t, runDir(t, store))
+	n := 0
+	for _, f := range res.Faults {
+		if f.F != nemesis.FaultCorrupt {
+			continue
+		}
+		n++
+		if len(f.Nodes) != 1 {
+			t.Fatalf("corrupt %s hit %d nodes, want one", f.Describe(), len(f.Nodes))
+		}
+		x := f.Nodes[0]
+		file, mode, off := f.Params[x+".file"], f.Params[x+".mode"], f.Params[x+".offset"]
+		if !(strings.HasSuffix(file, ".blk") || strings.HasSuffix(file, "index.db")) || mode == "" || off == "" || f.Params[x+".before"] == "" {
+			t.Fatalf("corrupt %s does not record file, mode, offset and bytes", f.Describe())
+		}
+		if f.End == nil || f.OKAfter == 0 {
+			t.Errorf("corrupt %s: healed %v, %d ok after; want the cluster serving again", f.Describe(), f.End != nil, f.OKAfter)
+		}
+		t.Logf("%s %s at %s of %s: %d ok after", x, mode, off, file, f.OKAfter)
+	}
+	if n == 0 {
+		t.Fatal("no corruption in 30s at a 5s interval")
+	}
+	logVerdict(t, r, res)
+	if left := nodeProcesses(t, store); len(left) > 0 {
+		t.Fatalf("node processes left behind: %v", left)
+	}
+}
+
+// logVerdict logs the verdict of a run whose faults NATS need not survive,
+// and what jetsam printed when it found anomalies.
+func logVerdict(t *testing.T, r result, res *checker.Result) {
+	t.Helper()
+	if res.Valid == checker.Valid {
+		t.Logf("verdict valid")
+		return
+	}
+	t.Logf("verdict %s; jetsam printed:\n%s", res.Valid, r.stdout)
+}
+
+// TestMembership replaces nodes (removed from every group, wiped, back
+// under a fresh server name) and changes a stream's replica count, on a
+// real cluster under the KV and log workloads. Every step is recorded with
+// NATS's answer, and the cluster serves after every change.
+func TestMembership(t *testing.T) {
+	testlock.Cluster(t)
+	store := t.TempDir()
+	r := runJetsam(t, 5*time.Minute, "run", "--store", store, "--workload", "kv,log", "--read-mode", "none",
+		"--nemesis", "membership", "--targets", "one", "--nemesis-interval", "5s", "--time-limit", "40s", "--seed", "1")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := runDir(t, store)
+	res := loadResults(t, dir)
+	shapes := map[string]int{}
+	for _, f := range res.Faults {
+		if f.F != nemesis.FaultMembership {
+			continue
+		}
+		shapes[f.Shape]++
+		t.Logf("%s: %d ok after", f.Describe(), f.OKAfter)
+		switch f.Shape {
+		case nemesis.ShapeReplace:
+			if !strings.Contains(f.Params["step04"], "meta group: ok") || !strings.Contains(f.Params["step05"], "wipe") {
+				t.Errorf("replace %s does not record leaving the meta group and the wipe", f.Describe())
+			}
+		case nemesis.ShapeReplicas:
+			if f.Params["change"] != "ok" {
+				t.Errorf("replica change %s failed", f.Describe())
+			}
+		}
+		if f.End == nil || f.OKAfter == 0 {
+			t.Errorf("%s: healed %v, %d ok after; want the cluster serving again", f.Describe(), f.End != nil, f.OKAfter)
+		}
+	}
+	if shapes[nemesis.ShapeReplace] == 0 || shapes[nemesis.ShapeReplicas] == 0 {
+		t.Fatalf("membership changes %v; want node replacements and replica changes", shapes)
+	}
+	// A replaced node ran under its new name.
+	renamed := 0
+	for _, n := range []string{"n1", "n2", "n3"} {
+		b, err := os.ReadFile(filepath.Join(dir, "nodes", n, "nats.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `server_name: "`+n+`-`) {
+			renamed++
+		}
+	}
+	if renamed == 0 {
+		t.Error("no node's config names a fresh server after a replacement")
+	}
+	logVerdict(t, r, res)
+	if left := nodeProcesses(t, store); len(left) > 0 {
+		t.Fatalf("node processes left behind: %v", left)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetsam-dev/jetsam/internal/testenv"
 )
 
 func mount(t *testing.T) (*Disk, string) {
@@ -16,6 +18,7 @@ func mount(t *testing.T) (*Disk, string) {
 
 func mountWithWriteback(t *testing.T, writeback time.Duration) (*Disk, string) {
 	t.Helper()
+	testenv.Require(t, Check())
 	dir := t.TempDir()
 	backing, mnt := filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
 	for _, d := range []string{backing, mnt} {

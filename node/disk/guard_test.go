@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jetsam-dev/jetsam/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -36,6 +38,7 @@ func TestMain(m *testing.M) {
 
 // The process serving a mount is killed outright: its guard unmounts it.
 func TestGuardUnmountsAfterACrash(t *testing.T) {
+	testenv.Require(t, Check())
 	dir := t.TempDir()
 	backing, mnt := filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
 	for _, d := range []string{backing, mnt} {

@@ -1,0 +1,133 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+
+	"github.com/jetsam-dev/jetsam/history"
+)
+
+// Membership is what the membership package changes, beside the processes.
+type Membership interface {
+	Processes
+	// RemovePeer takes a node that is down out of every given stream's
+	// group and out of the meta group, and wipes it; it returns each step
+	// with its outcome.
+	RemovePeer(ctx context.Context, node string, streams []string) ([]string, error)
+	// Rejoin starts a node that is down under a fresh server name, and
+	// returns the name.
+	Rejoin(node string) (string, error)
+	Replicas(ctx context.Context, stream string) (int, error)
+	SetReplicas(ctx context.Context, stream string, replicas int) error
+}
+
+// Membership change shapes.
+const (
+	ShapeReplace  = "replace"  // a node removed, wiped, and back under a fresh name
+	ShapeReplicas = "replicas" // a stream's replica count changed, then restored
+)
+
+// membership alternates, from a random start, between replacing a node
+// (aimed like corrupt, at a minority only) and changing the stream's
+// replica count, so any two changes in a row include both.
+func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error) {
+	m, ok := n.t.(Membership)
+	if !ok {
+		return nil, errors.New("skipped a membership fault: this cluster's membership cannot be changed")
+	}
+	nodes := n.t.Nodes()
+	counts := []int{}
+	for _, r := range []int{1, 3, 5} {
+		if r <= len(nodes) {
+			counts = append(counts, r)
+		}
+	}
+	draw := rng.IntN(2) // drawn every time, so the schedule's draws stay aligned
+	n.mu.Lock()
+	if n.memberships == 0 {
+		n.memberStart = draw
+	}
+	replace := (n.memberStart+n.memberships)%2 == 0
+	n.memberships++
+	n.mu.Unlock()
+	if !replace && len(counts) > 1 {
+		return n.replicas(ctx, m, counts, rng)
+	}
+	targets := slices.DeleteFunc(slices.Clone(n.o.Targets), func(t string) bool { return !slices.Contains(MinorityTargets, t) })
+	if len(targets) == 0 || len(nodes) < 3 {
+		return nil, errors.New("skipped a membership fault: replacing a node needs 3 nodes and a target that hits a minority only")
+	}
+	target := targets[rng.IntN(len(targets))]
+	hit, err := PickTargets(target, nodes, rng,
+		func() (string, error) { return n.t.StreamLeader(ctx, n.o.Stream, nil) },
+		func() (string, error) { return n.t.MetaLeader(ctx, nil) })
+	if err != nil {
+		return nil, fmt.Errorf("skipped a membership fault: %w", err)
+	}
+	fault := &history.Fault{Shape: ShapeReplace, Nodes: hit, Params: map[string]string{"target": target}}
+	step := 0
+	note := func(s string) {
+		step++
+		fault.Params[fmt.Sprintf("step%02d", step)] = s
+	}
+	return n.inject(FaultMembership, fault, func() {
+		for _, x := range hit {
+			if err := m.Kill(x); err != nil {
+				note(fmt.Sprintf("kill %s: %v", x, err))
+				continue
+			}
+			note(fmt.Sprintf("kill %s: ok", x))
+			steps, err := m.RemovePeer(ctx, x, n.o.Streams)
+			for _, s := range steps {
+				note(s)
+			}
+			if err != nil {
+				note(fmt.Sprintf("remove %s: %v", x, err))
+			}
+		}
+	}, func() {
+		for _, x := range hit {
+			name, err := m.Rejoin(x)
+			if err != nil {
+				note(fmt.Sprintf("rejoin %s: %v", x, err))
+				n.o.Logf("nemesis: membership: rejoin %s: %v", x, err)
+				continue
+			}
+			note(fmt.Sprintf("%s rejoined as %s: ok", x, name))
+		}
+	}), nil
+}
+
+// replicas changes the stream's replica count to another of counts, and
+// back when it heals.
+func (n *Nemesis) replicas(ctx context.Context, m Membership, counts []int, rng *rand.Rand) (func(), error) {
+	pick := rng.IntN(len(counts))
+	from, err := m.Replicas(ctx, n.o.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("skipped a membership fault: %w", err)
+	}
+	counts = slices.DeleteFunc(counts, func(r int) bool { return r == from })
+	if len(counts) == 0 {
+		return nil, fmt.Errorf("skipped a membership fault: no replica count other than %d fits", from)
+	}
+	to := counts[pick%len(counts)]
+	fault := &history.Fault{Shape: ShapeReplicas, Params: map[string]string{
+		"stream": n.o.Stream, "from": strconv.Itoa(from), "to": strconv.Itoa(to),
+	}}
+	return n.inject(FaultMembership, fault, func() {
+		fault.Params["change"] = outcome(m.SetReplicas(ctx, n.o.Stream, to))
+	}, func() {
+		fault.Params["restore"] = outcome(m.SetReplicas(context.Background(), n.o.Stream, from))
+	}), nil
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
