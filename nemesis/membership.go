@@ -62,9 +62,7 @@ func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error
 		return nil, errors.New("skipped a membership fault: replacing a node needs 3 nodes and a target that hits a minority only")
 	}
 	target := targets[rng.IntN(len(targets))]
-	hit, err := PickTargets(target, nodes, rng,
-		func() (string, error) { return n.t.StreamLeader(ctx, n.o.Stream, nil) },
-		func() (string, error) { return n.t.MetaLeader(ctx, nil) })
+	hit, err := n.pick(ctx, target, rng)
 	if err != nil {
 		return nil, fmt.Errorf("skipped a membership fault: %w", err)
 	}

@@ -116,9 +116,7 @@ func (n *Nemesis) process(ctx context.Context, f string, rng *rand.Rand) (func()
 		}
 	}
 	target := targets[rng.IntN(len(targets))]
-	hit, err := PickTargets(target, n.t.Nodes(), rng,
-		func() (string, error) { return n.t.StreamLeader(ctx, n.o.Stream, nil) },
-		func() (string, error) { return n.t.MetaLeader(ctx, nil) })
+	hit, err := n.pick(ctx, target, rng)
 	if err != nil {
 		return nil, fmt.Errorf("skipped a %s fault: %w", f, err)
 	}
@@ -165,4 +163,16 @@ func (n *Nemesis) process(ctx context.Context, f string, rng *rand.Rand) (func()
 		n.o.Logf("nemesis: %s: %v", f, err)
 	}
 	return heal, nil
+}
+
+// pick draws the nodes a target hits, asking (and asking again, for a few
+// seconds, while an election is under way) who leads.
+func (n *Nemesis) pick(ctx context.Context, target string, rng *rand.Rand) ([]string, error) {
+	return PickTargets(target, n.t.Nodes(), rng,
+		func() (string, error) {
+			return retry(ctx, func(c context.Context) (string, error) { return n.t.StreamLeader(c, n.o.Stream, nil) })
+		},
+		func() (string, error) {
+			return retry(ctx, func(c context.Context) (string, error) { return n.t.MetaLeader(c, nil) })
+		})
 }

@@ -135,9 +135,21 @@ func TestEveryShapeOnRealClusters(t *testing.T) {
 				t.Run(shape, func(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
-					leaderOf := func() (string, error) { return c.StreamLeader(ctx, "S") }
+					ask := func() (string, error) { return c.StreamLeader(ctx, "S") }
 					if shape == nemesis.ShapeMetaLeader {
-						leaderOf = func() (string, error) { return c.MetaLeader(ctx) }
+						ask = func() (string, error) { return c.MetaLeader(ctx) }
+					}
+					// Right after the previous shape heals an election can
+					// be under way: ask until someone leads, as the nemesis
+					// does.
+					leaderOf := func() (string, error) {
+						for {
+							l, err := ask()
+							if err == nil || ctx.Err() != nil {
+								return l, err
+							}
+							time.Sleep(100 * time.Millisecond)
+						}
 					}
 					s, err := nemesis.Plan(shape, c.NodeNames(), rand.New(rand.NewPCG(uint64(i), 7)), leaderOf)
 					if err != nil {

@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable by all: one test runs it as an unprivileged user.
+	_ = os.Chmod(dir, 0o755)
 	jetsamBin = filepath.Join(dir, "jetsam")
 	out, err := exec.Command("go", "build", "-o", jetsamBin, ".").CombinedOutput()
 	if err != nil {
@@ -149,6 +151,11 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"check", filepath.Join(store, "nothing-here")}, "does not exist"},
 		{[]string{"check"}, "check needs one run folder or history file"},
 		{[]string{"explode"}, "unknown command \"explode\""},
+		{[]string{"run", "--targets", "everyone"}, "--targets \"everyone\" is not one of"},
+		{[]string{"run", "--nodes", "2", "--replicas", "1", "--targets", "minority"}, "--targets minority needs at least 3 nodes"},
+		{[]string{"run", "--corrupt-files", "jpg"}, "--corrupt-files \"jpg\" is not a file type"},
+		{[]string{"run", "--nemesis", "corrupt", "--targets", "all"}, "--nemesis corrupt damages a minority only"},
+		{[]string{"run", "--sync-interval", "sometimes"}, "--sync-interval \"sometimes\" is not default, always, or a positive duration"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -169,6 +176,34 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 	}
 	if left := nodeProcesses(t, store); len(left) > 0 {
 		t.Fatalf("node processes left behind: %v", left)
+	}
+}
+
+// Power loss as a user who may not mount FUSE: one sentence, exit 3.
+func TestPowerLossNeedsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		r := runJetsam(t, time.Minute, "run", "--nemesis", "power-loss", "--store", t.TempDir())
+		if r.code != exitCannot || !strings.Contains(r.stderr, "needs root") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		return
+	}
+	// As root, run jetsam as nobody.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, jetsamBin, "run", "--nemesis", "power-loss", "--store", "/nonexistent/store")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Dir = "/"
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCannot {
+		t.Fatalf("as nobody: %v, stderr %q; want exit 3", err, stderr.String())
+	}
+	want := "jetsam: power loss mounts a FUSE filesystem, which needs root: run jetsam as root\n"
+	if stderr.String() != want {
+		t.Fatalf("as nobody, stderr %q, want %q", stderr.String(), want)
 	}
 }
 
