@@ -33,10 +33,13 @@ var ShapeMinNodes = map[string]int{
 }
 
 // ShapesFor lists the shapes a cluster of n nodes is big enough for.
-func ShapesFor(n int) []string {
+func ShapesFor(n int) []string { return fitting(Shapes, ShapeMinNodes, n) }
+
+// fitting lists the names whose minimum node count n meets.
+func fitting(names []string, minNodes map[string]int, n int) []string {
 	var out []string
-	for _, s := range Shapes {
-		if n >= ShapeMinNodes[s] {
+	for _, s := range names {
+		if n >= minNodes[s] {
 			out = append(out, s)
 		}
 	}

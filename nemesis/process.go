@@ -31,15 +31,7 @@ var TargetMinNodes = map[string]int{
 }
 
 // TargetsFor lists the targets a cluster of n nodes is big enough for.
-func TargetsFor(n int) []string {
-	var out []string
-	for _, t := range Targets {
-		if n >= TargetMinNodes[t] {
-			out = append(out, t)
-		}
-	}
-	return out
-}
+func TargetsFor(n int) []string { return fitting(Targets, TargetMinNodes, n) }
 
 // Processes is what the process faults act on, beside the network.
 type Processes interface {

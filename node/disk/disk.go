@@ -105,7 +105,6 @@ func Mount(backing, mountpoint string, writeback time.Duration) (*Disk, error) {
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
 		MountOptions: fuse.MountOptions{
 			DirectMountStrict: true, FsName: backing, Name: FSName, DisableXAttrs: true,
-			MaxWrite: 1 << 20,
 		},
 	})
 	if err != nil {
