@@ -232,6 +232,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		return setupErr(err)
 	}
 	r.rec = rec
+	r.test.Run.HistoryStarted = rec.Start().UTC()
 
 	// Main phase: clients and nemesis until the time limit.
 	r.phase("main")

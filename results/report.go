@@ -112,7 +112,8 @@ func WriteReport(dir string, diagramTimeout time.Duration) error {
 		test = &ti
 	}
 	ops := failingKeyOps(filepath.Join(dir, HistoryFile), &res)
-	page, err := RenderReport(dir, test, &res, ops, diagramTimeout)
+	tl := readTimeline(filepath.Join(dir, HistoryFile), res.Faults)
+	page, err := RenderReport(dir, test, &res, ops, tl, diagramTimeout)
 	if err != nil {
 		return err
 	}
@@ -155,8 +156,13 @@ func failingKeyOps(path string, res *checker.Result) []checker.Op {
 
 // RenderReport builds the self-contained report page; ops are the
 // operations of the failing keys, for their diagrams.
-func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker.Op, diagramTimeout time.Duration) ([]byte, error) {
+func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker.Op, tl timelineData, diagramTimeout time.Duration) ([]byte, error) {
 	d := reportData{Test: test, Res: res, Generated: time.Now().UTC().Format(time.RFC3339)}
+	d.Throughput = throughputSVG(res.Stats, res.Faults)
+	d.Latency, d.LatencyLegend = latencySVG(tl.Points, float64(len(res.Stats.Timeline)), res.Faults)
+	for _, w := range res.Stats.Unavailable {
+		d.Unavailable = append(d.Unavailable, fmt.Sprintf("%s to %s (%.2fs)", secs(w.Start), secs(w.End), float64(w.End-w.Start)/1e9))
+	}
 	switch res.Valid {
 	case checker.Valid:
 		d.Verdict, d.VerdictClass = "VALID", "valid"
@@ -171,9 +177,12 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 			d.TestJSON = string(b)
 		}
 	}
-	for _, w := range res.Faults {
+	for i, w := range res.Faults {
 		fr := faultRow{Desc: w.Describe(), Start: secs(w.Start), End: "never healed", OKDuring: w.OKDuring, OKAfter: w.OKAfter, FirstOK: "-",
-			Notes: strings.Join(w.Notes, "; ")}
+			FirstFail: "-", Notes: strings.Join(w.Notes, "; ")}
+		if ff, ok := tl.FirstFail[i]; ok {
+			fr.FirstFail = secs(ff)
+		}
 		for _, l := range w.Traffic {
 			fr.Traffic = append(fr.Traffic, trafficRow{Link: l.From + " → " + l.To, Fwd: l.BytesForward, Rev: l.BytesBackward, Conns: l.Accepted,
 				Silent: l.BytesForward == 0 && l.BytesBackward == 0})
@@ -185,6 +194,17 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 			fr.FirstOK = secs(*w.FirstOKAfter)
 		}
 		d.Faults = append(d.Faults, fr)
+	}
+	var logs map[string][]logLine
+	var zero time.Time // the wall-clock time of the history's time 0
+	if test != nil {
+		zero = test.Run.HistoryStarted
+		if zero.IsZero() {
+			zero = test.Started
+		}
+	}
+	if !zero.IsZero() {
+		logs = readNodeLogs(dir)
 	}
 	names := make([]string, 0, len(res.Checkers))
 	for n := range res.Checkers {
@@ -202,8 +222,14 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 		for _, k := range keys {
 			cs.Counts = append(cs.Counts, countRow{k, c.Counts[k]})
 		}
-		for _, a := range c.Anomalies {
-			cs.Anomalies = append(cs.Anomalies, anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; ")})
+		for i, a := range c.Anomalies {
+			row := anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; ")}
+			if i < logAnomalies && logs != nil {
+				// History times count from the run's start; the logs
+				// carry UTC wall time.
+				row.Logs = linesAround(logs, zero.UTC().Add(time.Duration(a.Time)))
+			}
+			cs.Anomalies = append(cs.Anomalies, row)
 		}
 		if (n == checker.WorkloadKV || n == checker.WorkloadKVDirect) && ops != nil {
 			kvOps := checker.KVOps(ops, n == checker.WorkloadKVDirect)
@@ -238,22 +264,26 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 }
 
 type reportData struct {
-	Test         *TestInfo
-	Res          *checker.Result
-	Verdict      string
-	VerdictClass string
-	Replay       string
-	TestJSON     string
-	Faults       []faultRow
-	Checkers     []checkerSection
-	Files        []string
-	Generated    string
+	Throughput    template.HTML
+	Latency       template.HTML
+	LatencyLegend []string
+	Unavailable   []string
+	Test          *TestInfo
+	Res           *checker.Result
+	Verdict       string
+	VerdictClass  string
+	Replay        string
+	TestJSON      string
+	Faults        []faultRow
+	Checkers      []checkerSection
+	Files         []string
+	Generated     string
 }
 
 type faultRow struct {
-	Desc, Start, End, FirstOK, Notes string
-	OKDuring, OKAfter                int
-	Traffic                          []trafficRow
+	Desc, Start, End, FirstOK, FirstFail, Notes string
+	OKDuring, OKAfter                           int
+	Traffic                                     []trafficRow
 }
 
 type trafficRow struct {
@@ -281,6 +311,7 @@ type anomalyRow struct {
 	checker.Anomaly
 	At     string
 	Faults string
+	Logs   []nodeLines
 }
 
 type diagram struct {
@@ -352,16 +383,25 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 <tr><th>check took</th><td>{{printf "%.2fs" .Res.CheckSeconds}}</td></tr>
 {{if .Res.Truncated}}<tr><th>history</th><td class="unk">last line torn by a crash and dropped</td></tr>{{end}}
 </table></section>
+{{if .Throughput}}<section id="timeline"><h2>Timeline</h2>
+<p><small>Completions per second: <span class="ok">ok</span>, <span class="bad">fail</span>, <span class="unk">indeterminate</span>; shaded: faults in place (hover for details); red marks under the axis: no success for a second or more.</small></p>
+{{.Throughput}}
+{{if .Latency}}<p><small>Latency of a sample of operations by when they began, coloured by outcome: {{range $i, $l := .LatencyLegend}}{{if $i}} · {{end}}{{$l}}{{end}}</small></p>{{.Latency}}{{end}}
+</section>{{end}}
+<section id="availability"><h2>Availability</h2>{{if .Unavailable}}<p>No operation succeeded from:</p><ul>{{range .Unavailable}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>Some operation succeeded in every second of the main phase.</p>{{end}}</section>
 <section id="faults"><h2>Faults</h2>{{if .Faults}}<table>
-<tr><th>fault</th><th>in place</th><th>healed</th><th>ok during</th><th>ok after heal</th><th>first ok after heal</th></tr>
+<tr><th>fault</th><th>in place</th><th>healed</th><th>first failure after it began</th><th>ok during</th><th>ok after heal</th><th>first ok after heal</th></tr>
 {{range .Faults}}<tr class="fault"><td>{{.Desc}}{{if .Notes}}<br><small>{{.Notes}}</small>{{end}}{{if .Traffic}}<details><summary>traffic while it held</summary><table>
 <tr><th>link (dialer → dialed)</th><th>bytes →</th><th>bytes ←</th><th>new conns</th></tr>
-{{range .Traffic}}<tr{{if .Silent}} class="unk"{{end}}><td>{{.Link}}</td><td>{{.Fwd}}</td><td>{{.Rev}}</td><td>{{.Conns}}</td></tr>{{end}}</table></details>{{end}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
+{{range .Traffic}}<tr{{if .Silent}} class="unk"{{end}}><td>{{.Link}}</td><td>{{.Fwd}}</td><td>{{.Rev}}</td><td>{{.Conns}}</td></tr>{{end}}</table></details>{{end}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.FirstFail}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
 {{end}}</table>{{else}}<p>No faults were injected.</p>{{end}}</section>
 {{range .Checkers}}<section class="checker" id="checker-{{.Name}}"><h2>Checker {{.Name}}: <span class="{{if eq .Verdict "valid"}}ok{{else if eq .Verdict "invalid"}}bad{{else}}unk{{end}}">{{.Verdict}}</span></h2>
 {{range .Check.Notes}}<p class="unk">{{.}}</p>{{end}}
 {{if .Anomalies}}<h3>Anomalies</h3>{{range .Anomalies}}<div class="anomaly"><span class="kind">{{.Kind}}</span>{{if .Key}} · key {{.Key}}{{end}}{{if .Node}} · node {{.Node}}{{end}}{{if .ReadMode}} · {{.ReadMode}} read{{end}} · at {{.At}} · ops {{range $i, $o := .Ops}}{{if $i}}, {{end}}{{$o}}{{end}}
-<div>{{.Explanation}}</div>{{if .Faults}}<div>Active fault: {{.Faults}}</div>{{else}}<div>No fault was active.</div>{{end}}</div>{{end}}{{end}}
+<div>{{.Explanation}}</div>{{if .Faults}}<div>Active fault: {{.Faults}}</div>{{else}}<div>No fault was active.</div>{{end}}
+{{if .Logs}}<details class="logs"><summary>what the nodes logged around it</summary>{{range .Logs}}<h4>{{.Node}}</h4><pre>{{range .Lines}}{{.}}
+{{end}}{{if .More}}… {{.More}} more lines
+{{end}}</pre>{{end}}</details>{{end}}</div>{{end}}{{end}}
 <h3>Counts</h3><table>{{range .Counts}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}</table>
 {{range .Diagrams}}<h3>Linearization diagram of key {{.Key}}</h3><iframe title="key {{.Key}}" srcdoc="{{.HTML}}"></iframe>{{end}}
 {{if .DiagramNote}}<p>{{.DiagramNote}}</p>{{end}}

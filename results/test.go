@@ -34,9 +34,12 @@ type RunInfo struct {
 	Nodes []NodeInfo `json:"nodes,omitempty"`
 	// Phase is the last phase reached: setup, main, recover, final, check,
 	// done.
-	Phase       string    `json:"phase"`
-	Ended       time.Time `json:"ended,omitzero"`
-	Interrupted bool      `json:"interrupted,omitempty"`
+	Phase string `json:"phase"`
+	// HistoryStarted is the wall-clock time of the history's time 0, which
+	// puts node log lines and history events on one clock.
+	HistoryStarted time.Time `json:"history_started,omitzero"`
+	Ended          time.Time `json:"ended,omitzero"`
+	Interrupted    bool      `json:"interrupted,omitempty"`
 	// Error says why the run could not complete.
 	Error string `json:"error,omitempty"`
 	// RecoverSeconds is how long the cluster took to recover after the last

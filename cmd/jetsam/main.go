@@ -29,6 +29,7 @@ Usage:
   jetsam run [flags]          start a local cluster, run a workload under faults, check it
   jetsam check [flags] PATH   check a stored run (folder or history file) again, offline
   jetsam report DIR           rebuild a run folder's report.html from its files
+  jetsam serve                browse every run of a store (--store, --addr)
   jetsam node --config FILE   run one embedded nats-server (used by run)
   jetsam version              print versions
 
@@ -64,6 +65,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		code, err = cmdCheck(args[1:], stdout, stderr)
 	case "report":
 		code, err = cmdReport(args[1:], stdout, stderr)
+	case "serve":
+		code, err = cmdServe(args[1:], stdout, stderr)
 	case "node":
 		code, err = cmdNode(args[1:], stderr)
 	case disk.GuardCommand:
