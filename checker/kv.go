@@ -483,6 +483,38 @@ func VisualizeKV(w io.Writer, ops []Op, key string, at int64, timeout time.Durat
 		keyOps = keyOps[lo : lo+DiagramOps]
 		model = kvWindowModel
 	}
-	_, info := porcupine.CheckOperationsVerbose(model, kvOperations(keyOps, end+1), timeout)
+	pops := kvOperations(keyOps, end+1)
+	packLanes(pops)
+	_, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
 	return porcupine.Visualize(model, info, w)
+}
+
+// packLanes puts operations on as few rows as never overlap in time. The
+// diagram draws a row per client id from 0 to the largest, and process
+// numbers grow through a run (a client takes a fresh one after every
+// indeterminate operation): one process numbered in the millions made a
+// page no browser could draw. A row holds one operation at a time, as a
+// process does; the op's history index is still in its details.
+func packLanes(ops []porcupine.Operation) {
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return ops[order[a]].Call < ops[order[b]].Call })
+	var busyUntil []int64 // per lane, the return of its last operation
+	for _, i := range order {
+		lane := -1
+		for l, until := range busyUntil {
+			if until < ops[i].Call {
+				lane = l
+				break
+			}
+		}
+		if lane < 0 {
+			lane = len(busyUntil)
+			busyUntil = append(busyUntil, 0)
+		}
+		busyUntil[lane] = ops[i].Return
+		ops[i].ClientId = lane
+	}
 }

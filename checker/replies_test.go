@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -135,5 +136,28 @@ func TestAgreeingRepliesAreValid(t *testing.T) {
 	h.final(3, "k", s("c"), 2)
 	if r := h.check(t, Options{}); r.Valid != Valid {
 		t.Fatalf("verdict %s: %+v", r.Valid, r.Checkers[WorkloadKV].Anomalies)
+	}
+}
+
+// A diagram has as many rows as operations overlap, whatever the process
+// numbers: a row per process number up to a million froze the browser.
+func TestDiagramRowsArePacked(t *testing.T) {
+	h := &hist{}
+	h.write(1<<20, "k", "a", 1)
+	h.write(7000, "k", "b", 2)
+	h.read(3<<20, "k", s("a"), 1) // stale: the diagram shows the failure
+	h.final(5000, "k", s("b"), 2)
+	var buf bytes.Buffer
+	if err := VisualizeKV(&buf, Pair(h.events), "k", 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, huge := range []string{`"ClientId":1048576`, `"ClientId":7000`, `"ClientId":5000`} {
+		if strings.Contains(page, huge) {
+			t.Fatalf("diagram keeps %s", huge)
+		}
+	}
+	if !strings.Contains(page, `"ClientId":0`) {
+		t.Fatal("diagram has no row 0")
 	}
 }
