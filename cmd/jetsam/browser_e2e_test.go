@@ -193,3 +193,28 @@ func TestReportsInChromium(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 }
+
+// TestProgress: on a terminal the status line redraws in place; to a pipe
+// it is a plain line every few seconds. The terminal is a real pseudo-
+// terminal, from util-linux's script(1).
+func TestProgress(t *testing.T) {
+	script, err := exec.LookPath("script")
+	testenv.Require(t, err)
+	testlock.Cluster(t)
+	store := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmdline := fmt.Sprintf("%s run --store %s --time-limit 6s --nemesis none --rate 100", jetsamBin, store)
+	out, err := exec.CommandContext(ctx, script, "-q", "-e", "-c", cmdline, "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	tty := string(out)
+	if !strings.Contains(tty, "\r\x1b[K[main ") || !strings.Contains(tty, "/6s] ok ") || !strings.Contains(tty, "ok/s  fault: none") {
+		t.Fatalf("on a terminal, no status line redrawn in place:\n%q", tty)
+	}
+	piped := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "6s", "--nemesis", "none", "--rate", "100")
+	if strings.Contains(piped.stderr, "\x1b[") || !strings.Contains(piped.stderr, "\n[main ") || !strings.Contains(piped.stderr, "/6s] ok ") {
+		t.Fatalf("to a pipe, want plain status lines every 5s:\n%s", piped.stderr)
+	}
+}
