@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -248,5 +249,35 @@ func TestMembership(t *testing.T) {
 	logVerdict(t, r, res)
 	if left := nodeProcesses(t, store); len(left) > 0 {
 		t.Fatalf("node processes left behind: %v", left)
+	}
+}
+
+// TestPowerLossMountsDieWithJetsam kills jetsam outright in the middle of a
+// power-loss run: its guard unmounts every volatile disk, and the nodes die
+// with it.
+func TestPowerLossMountsDieWithJetsam(t *testing.T) {
+	testenv.Require(t, disk.Check())
+	testlock.Cluster(t)
+	store := t.TempDir()
+	cmd := exec.Command(jetsamBin, "run", "--store", store, "--nemesis", "power-loss", "--time-limit", "2m", "--nemesis-interval", "1m")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(mountsUnder(t, store)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m := mountsUnder(t, store); len(m) < 3 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("mounts %v: want one per node", m)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	deadline = time.Now().Add(15 * time.Second)
+	for (len(mountsUnder(t, store)) > 0 || len(nodeProcesses(t, store)) > 0) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m, p := mountsUnder(t, store), nodeProcesses(t, store); len(m) > 0 || len(p) > 0 {
+		t.Fatalf("15s after jetsam was killed: mounts %v, node processes %v", m, p)
 	}
 }
