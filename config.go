@@ -43,6 +43,11 @@ type Config struct {
 	// Writeback is the age at which the power-loss disks write dirty data
 	// back without a sync, as the kernel's flusher does; 0 never does.
 	Writeback Duration `json:"writeback"`
+	// RouteCompression is the nodes' route compression mode ("" for the
+	// server's default); RoutePoolSize their route pool size (0 for the
+	// server's default, -1 for one route per pair).
+	RouteCompression string `json:"route_compression,omitempty"`
+	RoutePoolSize    int    `json:"route_pool_size,omitempty"`
 	// CorruptFiles are the file types the corrupt package damages.
 	CorruptFiles []string `json:"corrupt_files"`
 	// CutMode is how a cut link treats new connections: hold them
@@ -89,6 +94,9 @@ func Defaults() Config {
 		RecoverTimeout:  Duration(60 * time.Second),
 	}
 }
+
+// RouteCompressions are the route compression modes nats-server accepts.
+var RouteCompressions = []string{"off", "accept", "s2_fast", "s2_better", "s2_best", "s2_auto"}
 
 // Sync intervals beside a duration.
 const (
@@ -221,6 +229,12 @@ func (c *Config) Validate() error {
 	}
 	if slices.Contains(c.Nemesis, nemesis.FaultCorrupt) && !slices.ContainsFunc(c.Targets, func(t string) bool { return slices.Contains(nemesis.MinorityTargets, t) }) {
 		return fmt.Errorf("--nemesis corrupt damages a minority only, and --targets %s names none: add one of %s", strings.Join(c.Targets, ","), strings.Join(nemesis.MinorityTargets, ", "))
+	}
+	if c.RouteCompression != "" && !slices.Contains(RouteCompressions, c.RouteCompression) {
+		return fmt.Errorf("--route-compression %q is not one of %s", c.RouteCompression, strings.Join(RouteCompressions, ", "))
+	}
+	if c.RoutePoolSize < -1 {
+		return fmt.Errorf("--route-pool-size must be -1 (one route per pair), 0 (the server's default) or more, got %d", c.RoutePoolSize)
 	}
 	if c.SyncInterval != SyncDefault && c.SyncInterval != SyncAlways {
 		if d, err := time.ParseDuration(c.SyncInterval); err != nil || d <= 0 {

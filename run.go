@@ -167,6 +167,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: cfg.NodeCommand, SyncInterval: syncInterval(cfg.SyncInterval),
 		PowerLoss: slices.Contains(cfg.Nemesis, nemesis.FaultPowerLoss), Writeback: time.Duration(cfg.Writeback),
+		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize,
 	})
 	if err != nil {
 		return setupErr(fmt.Errorf("could not start the cluster: %w", err))

@@ -37,6 +37,11 @@ type Options struct {
 	// SyncInterval is the nodes' JetStream sync_interval ("always" or a
 	// duration); empty leaves the server's default.
 	SyncInterval string
+	// RouteCompression and RoutePoolSize set every node's route
+	// compression mode and pool size (-1: one route per pair, as before
+	// pooling); empty and 0 leave the server's defaults.
+	RouteCompression string
+	RoutePoolSize    int
 	// PowerLoss puts each node's data dir on a volatile disk (a FUSE
 	// mount that loses unsynced writes on a power failure). It needs root
 	// and /dev/fuse; a guard process unmounts the disks should jetsam die.
@@ -101,6 +106,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		specs[i] = Spec{
 			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
 			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
+			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize,
 		}
 	}
 	for i := range specs {

@@ -43,6 +43,10 @@ type Spec struct {
 	// SyncInterval is JetStream's sync_interval ("always" or a duration);
 	// empty leaves the server's default.
 	SyncInterval string
+	// Compression and PoolSize are the cluster block's route compression
+	// mode and route pool size; empty and 0 leave the server's defaults.
+	Compression string
+	PoolSize    int
 }
 
 // Server is the server_name the node runs under.
@@ -92,6 +96,12 @@ func (s Spec) Config() string {
 	b.WriteString("  no_advertise: true\n")
 	// A blocked link is noticed (Stale Connection) within a few seconds.
 	b.WriteString("  ping_interval: \"1s\"\n  ping_max: 3\n")
+	if s.Compression != "" {
+		fmt.Fprintf(&b, "  compression: %s\n", q(s.Compression))
+	}
+	if s.PoolSize != 0 {
+		fmt.Fprintf(&b, "  pool_size: %d\n", s.PoolSize)
+	}
 	b.WriteString("  routes: [\n")
 	for _, r := range s.Routes {
 		fmt.Fprintf(&b, "    %s\n", q("nats-route://"+r))

@@ -155,6 +155,8 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--nodes", "2", "--replicas", "1", "--targets", "minority"}, "--targets minority needs at least 3 nodes"},
 		{[]string{"run", "--corrupt-files", "jpg"}, "--corrupt-files \"jpg\" is not a file type"},
 		{[]string{"run", "--nemesis", "corrupt", "--targets", "all"}, "--nemesis corrupt damages a minority only"},
+		{[]string{"run", "--route-compression", "zip"}, "--route-compression \"zip\" is not one of"},
+		{[]string{"run", "--route-pool-size", "-2"}, "--route-pool-size must be -1"},
 		{[]string{"run", "--sync-interval", "sometimes"}, "--sync-interval \"sometimes\" is not default, always, or a positive duration"},
 	}
 	for _, tc := range cases {

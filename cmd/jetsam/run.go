@@ -79,6 +79,8 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	writeback := fs.Duration("writeback", time.Duration(d.Writeback), "with power-loss: data dirty this long is written back without a sync, as Linux's flusher does (0: only fsync makes data durable)")
 	corruptFiles := fs.StringSlice("corrupt-files", nil, "file types the corrupt package damages, drawn per fault (default: all): "+
 		"blk (message blocks), idx (stream indexes), meta (stream configs), snap (raft snapshots), raft-log, raft-state (term, vote, peers)")
+	routeCompression := fs.String("route-compression", "", "route compression of every node: "+strings.Join(jetsam.RouteCompressions, ", ")+" (default: the server's)")
+	routePoolSize := fs.Int("route-pool-size", 0, "routes per node pair: -1 for one (as before route pooling), 0 for the server's default, or a count")
 	cutMode := fs.String("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)")
 	latency := fs.Duration("latency", time.Duration(d.Latency), "delay the latency package adds to each byte on a link, both ways")
 	jitter := fs.Duration("jitter", time.Duration(d.Jitter), "the latency package's delay varies by up to this much either way (bytes stay in order)")
@@ -129,6 +131,8 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	set("sync-interval", func() { cfg.SyncInterval = *syncInterval })
 	set("writeback", func() { cfg.Writeback = jetsam.Duration(*writeback) })
 	set("corrupt-files", func() { cfg.CorruptFiles = *corruptFiles })
+	set("route-compression", func() { cfg.RouteCompression = *routeCompression })
+	set("route-pool-size", func() { cfg.RoutePoolSize = *routePoolSize })
 	set("cut-mode", func() { cfg.CutMode = *cutMode })
 	set("latency", func() { cfg.Latency = jetsam.Duration(*latency) })
 	set("jitter", func() { cfg.Jitter = jetsam.Duration(*jitter) })
@@ -221,7 +225,8 @@ func replayCommand(c jetsam.Config) []string {
 		"--nemesis-overlap=" + strconv.FormatBool(c.NemesisOverlap),
 		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--targets", strings.Join(c.Targets, ","),
 		"--sync-interval", c.SyncInterval, "--writeback", c.Writeback.String(),
-		"--corrupt-files", strings.Join(c.CorruptFiles, ","), "--cut-mode", c.CutMode,
+		"--corrupt-files", strings.Join(c.CorruptFiles, ","), "--route-compression", c.RouteCompression,
+		"--route-pool-size", strconv.Itoa(c.RoutePoolSize), "--cut-mode", c.CutMode,
 		"--latency", c.Latency.String(), "--jitter", c.Jitter.String(), "--bandwidth", nemesis.FormatRate(c.Bandwidth),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--name", c.Name, "--store", c.Store,
 		"--check-timeout", c.CheckTimeout.String(), "--recover-timeout", c.RecoverTimeout.String(),
