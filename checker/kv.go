@@ -139,24 +139,7 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		c.Notes = append(c.Notes, fmt.Sprintf("%d written keys have no successful final read (the run ended before its final phase, or the cluster never recovered): %s", len(unread), abbreviate(unread, 10)))
 	}
 
-	sort.SliceStable(anomalies, func(i, j int) bool { return anomalies[i].Time < anomalies[j].Time })
-	listed := map[string]int{}
-	for _, a := range anomalies {
-		a.Faults = activeFaults(faults, a.Time, opEnd(ops, a))
-		c.Counts["anomaly-"+a.Kind]++
-		if a.ReadMode != "" {
-			c.Counts["anomaly-"+a.Kind+"-"+a.ReadMode]++
-		}
-		if listed[a.Kind] < opts.MaxListed || opts.MaxListed < 0 {
-			listed[a.Kind]++
-			c.Anomalies = append(c.Anomalies, a)
-		}
-	}
-	for kind, n := range listed {
-		if total := c.Counts["anomaly-"+kind]; total > n {
-			c.Notes = append(c.Notes, fmt.Sprintf("%d %s anomalies, the first %d listed", total, kind, n))
-		}
-	}
+	finish(c, anomalies, faults, ops, opts)
 	sort.Strings(c.Notes)
 
 	switch {

@@ -2,7 +2,6 @@ package workload
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -288,37 +287,14 @@ func directGet(ctx context.Context, kv jetstream.KeyValue, key string) readResul
 // message-get API, which only the leader answers (the client library would use
 // direct get, since KV buckets allow it).
 func leaderGet(ctx context.Context, nc *nats.Conn, bucket, key string) readResult {
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
-	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
-	if err != nil {
-		return readResult{typ: history.Info, err: err.Error()}
-	}
-	var resp struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
-			Hdrs []byte `json:"hdrs"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return readResult{typ: history.Info, err: "undecodable reply: " + err.Error()}
-	}
+	m, r := messageGet(ctx, nc, "KV_"+bucket, map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
 	switch {
-	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
-		return readResult{typ: history.OK}
-	case resp.Error != nil:
-		return readResult{typ: history.Fail, err: fmt.Sprintf("%s (%d/%d)", resp.Error.Description, resp.Error.Code, resp.Error.ErrCode)}
-	case resp.Message == nil:
-		return readResult{typ: history.Info, err: "reply has neither message nor error"}
-	case isDeleteMarker(resp.Message.Hdrs):
-		return readResult{typ: history.OK, rev: resp.Message.Seq}
+	case m == nil:
+		return r
+	case isDeleteMarker(m.Hdrs):
+		return readResult{typ: history.OK, rev: m.Seq}
 	}
-	return readResult{typ: history.OK, present: true, value: string(resp.Message.Data), rev: resp.Message.Seq}
+	return readResult{typ: history.OK, present: true, value: string(m.Data), rev: m.Seq}
 }
 
 func isDeleteMarker(hdrs []byte) bool {

@@ -141,34 +141,45 @@ type getRequest struct {
 }
 
 func leaderGetSeq(ctx context.Context, nc *nats.Conn, seq uint64) readResult {
-	req, _ := json.Marshal(getRequest{Seq: seq})
-	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+LogStream, req)
+	m, r := messageGet(ctx, nc, LogStream, getRequest{Seq: seq})
+	if m == nil {
+		return r
+	}
+	return readResult{typ: history.OK, present: true, value: string(m.Data), rev: m.Seq}
+}
+
+// storedMsg is a message as the stream message-get API returns it.
+type storedMsg struct {
+	Seq  uint64 `json:"seq"`
+	Data []byte `json:"data"`
+	Hdrs []byte `json:"hdrs"`
+}
+
+// messageGet asks a stream's leader for one message. It returns the
+// message, or nil and how the read ended: ok and absent (not found), fail
+// (refused), or info (unanswered).
+func messageGet(ctx context.Context, nc *nats.Conn, stream string, req any) (*storedMsg, readResult) {
+	body, _ := json.Marshal(req)
+	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		return readResult{typ: history.Info, err: err.Error()}
+		return nil, readResult{typ: history.Info, err: err.Error()}
 	}
 	var resp struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
-		} `json:"message"`
+		Error   *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return readResult{typ: history.Info, err: "undecodable reply: " + err.Error()}
+		return nil, readResult{typ: history.Info, err: "undecodable reply: " + err.Error()}
 	}
 	switch {
-	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
-		return readResult{typ: history.OK}
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, readResult{typ: history.OK}
 	case resp.Error != nil:
-		return readResult{typ: history.Fail, err: fmt.Sprintf("%s (%d/%d)", resp.Error.Description, resp.Error.Code, resp.Error.ErrCode)}
+		return nil, readResult{typ: history.Fail, err: fmt.Sprintf("%s (%d/%d)", resp.Error.Description, resp.Error.Code, resp.Error.ErrorCode)}
 	case resp.Message == nil:
-		return readResult{typ: history.Info, err: "reply has neither message nor error"}
+		return nil, readResult{typ: history.Info, err: "reply has neither message nor error"}
 	}
-	return readResult{typ: history.OK, present: true, value: string(resp.Message.Data), rev: resp.Message.Seq}
+	return resp.Message, readResult{}
 }
 
 func directGetSeq(ctx context.Context, nc *nats.Conn, seq uint64) readResult {
