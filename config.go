@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/node/disk"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
@@ -48,6 +49,15 @@ type Config struct {
 	// server's default, -1 for one route per pair).
 	RouteCompression string `json:"route_compression,omitempty"`
 	RoutePoolSize    int    `json:"route_pool_size,omitempty"`
+	// RouteTLS makes every route mutual TLS with certificates made for
+	// the run.
+	RouteTLS bool `json:"route_tls,omitempty"`
+	// The nats-server under test: at most one of a released version built
+	// from the Go module proxy, a source tree, or a binary; none is the
+	// server embedded in jetsam.
+	ServerVersion string `json:"server_version,omitempty"`
+	ServerSrc     string `json:"server_src,omitempty"`
+	ServerBin     string `json:"server_bin,omitempty"`
 	// CorruptFiles are the file types the corrupt package damages.
 	CorruptFiles []string `json:"corrupt_files"`
 	// CutMode is how a cut link treats new connections: hold them
@@ -65,6 +75,32 @@ type Config struct {
 	// NodeCommand runs one node; the config flag is appended. Empty means
 	// this binary's own "node" subcommand.
 	NodeCommand []string `json:"-"`
+}
+
+// Server names the nats-server the run's nodes run.
+func (c *Config) Server() build.Spec {
+	switch {
+	case c.ServerVersion != "":
+		return build.Spec{Kind: build.Version, Value: c.ServerVersion}
+	case c.ServerSrc != "":
+		return build.Spec{Kind: build.Src, Value: c.ServerSrc}
+	case c.ServerBin != "":
+		return build.Spec{Kind: build.Bin, Value: c.ServerBin}
+	}
+	return build.Spec{Kind: build.Embedded}
+}
+
+// SetServer makes spec the server under test, replacing any other choice.
+func (c *Config) SetServer(spec build.Spec) {
+	c.ServerVersion, c.ServerSrc, c.ServerBin = "", "", ""
+	switch spec.Kind {
+	case build.Version:
+		c.ServerVersion = spec.Value
+	case build.Src:
+		c.ServerSrc = spec.Value
+	case build.Bin:
+		c.ServerBin = spec.Value
+	}
 }
 
 // Defaults returns the configuration of `jetsam run` with no flags.
@@ -232,6 +268,20 @@ func (c *Config) Validate() error {
 	}
 	if c.RouteCompression != "" && !slices.Contains(RouteCompressions, c.RouteCompression) {
 		return fmt.Errorf("--route-compression %q is not one of %s", c.RouteCompression, strings.Join(RouteCompressions, ", "))
+	}
+	set := 0
+	for _, v := range []string{c.ServerVersion, c.ServerSrc, c.ServerBin} {
+		if v != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return fmt.Errorf("give at most one of --server-version, --server-src and --server-bin")
+	}
+	if c.ServerVersion != "" {
+		if _, err := build.ParseSpec(build.Version + ":" + c.ServerVersion); err != nil {
+			return err
+		}
 	}
 	if c.RoutePoolSize < -1 {
 		return fmt.Errorf("--route-pool-size must be -1 (one route per pair), 0 (the server's default) or more, got %d", c.RoutePoolSize)

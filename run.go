@@ -22,6 +22,7 @@ import (
 	"github.com/jetsam-dev/jetsam/history"
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )
@@ -162,18 +163,39 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		_ = r.saveTest()
 		return &Outcome{Dir: r.dir, Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, node.ServerVersion)
+	srv, err := build.Prepare(ctx, cfg.Server(), build.Options{Self: cfg.NodeCommand, EmbeddedVersion: node.ServerVersion, Log: r.logf})
+	if err != nil {
+		return setupErr(err)
+	}
+	r.test.Server = &results.ServerInfo{
+		Spec: srv.Spec.String(), Identity: srv.Identity, Binary: srv.Binary, Cached: srv.Cached, BuildSeconds: srv.BuildSeconds,
+		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
+	}
+	r.test.Versions.NatsServer = srv.Version
+	_ = r.saveTest()
+	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, srv.Identity)
 	cluster, err := node.Start(ctx, node.Options{
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
-		Command: cfg.NodeCommand, SyncInterval: syncInterval(cfg.SyncInterval),
+		Command: srv.Command, Jetsam: cfg.NodeCommand[:1], ServerVersion: srv.Version, SyncInterval: syncInterval(cfg.SyncInterval),
 		PowerLoss: slices.Contains(cfg.Nemesis, nemesis.FaultPowerLoss), Writeback: time.Duration(cfg.Writeback),
-		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize,
+		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
 	})
 	if err != nil {
 		return setupErr(fmt.Errorf("could not start the cluster: %w", err))
 	}
 	r.cluster = cluster
 	r.test.Run.ReadySeconds = cluster.ReadyIn.Seconds()
+	// What really runs, in the servers' own words.
+	for _, rep := range cluster.Reported(ctx) {
+		if srv.Spec.Kind == build.Embedded {
+			// The embedded server takes its commit from jetsam's own build
+			// info: it would name jetsam's commit, not a nats-server one.
+			rep.GitCommit = ""
+		}
+		r.test.Server.Reported = append(r.test.Server.Reported, results.ReportedServer{Node: rep.Node, Version: rep.Version, GitCommit: rep.GitCommit, Go: rep.Go})
+		r.test.Versions.NatsServer = rep.Version
+	}
+	r.logf("jetsam: nats-server %s", r.test.Server.Summary())
 	for _, n := range cluster.Nodes() {
 		s := n.Spec
 		r.test.Run.Nodes = append(r.test.Run.Nodes, results.NodeInfo{Name: s.Name, ClientPort: s.ClientPort, ClusterPort: s.ClusterPort, HTTPPort: s.HTTPPort})

@@ -42,6 +42,14 @@ type Options struct {
 	// pooling); empty and 0 leave the server's defaults.
 	RouteCompression string
 	RoutePoolSize    int
+	// RouteTLS makes every route mutual TLS, with a CA and certificates
+	// made for this cluster.
+	RouteTLS bool
+	// ServerVersion is the version of the server Command runs; config
+	// settings older servers lack are written their way.
+	ServerVersion string
+	// Jetsam runs this binary (the mount guard); empty: Command's program.
+	Jetsam []string
 	// PowerLoss puts each node's data dir on a volatile disk (a FUSE
 	// mount that loses unsynced writes on a power failure). It needs root
 	// and /dev/fuse; a guard process unmounts the disks should jetsam die.
@@ -86,6 +94,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if len(o.Command) == 0 {
 		return nil, errors.New("no command to run a node")
 	}
+	if err := CheckSettings(o.ServerVersion, o); err != nil {
+		return nil, err
+	}
+	if len(o.Jetsam) == 0 {
+		o.Jetsam = o.Command[:1]
+	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 90 * time.Second
 	}
@@ -106,7 +120,18 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		specs[i] = Spec{
 			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
 			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
-			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize,
+			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize, ServerVersion: o.ServerVersion,
+		}
+	}
+	if o.RouteTLS {
+		ca, err := newRouteCA()
+		if err != nil {
+			return c, fmt.Errorf("route TLS: %w", err)
+		}
+		for i := range specs {
+			if specs[i].TLS, err = ca.issue(specs[i].Dir, specs[i].Name); err != nil {
+				return c, fmt.Errorf("route TLS for %s: %w", specs[i].Name, err)
+			}
 		}
 	}
 	for i := range specs {
@@ -140,7 +165,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		c.nodes = append(c.nodes, &Node{Spec: s, Command: o.Command})
 	}
 	if o.PowerLoss {
-		if err := c.mountDisks(o.Command); err != nil {
+		if err := c.mountDisks(o.Jetsam); err != nil {
 			return c, err
 		}
 	}
@@ -160,6 +185,25 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	c.ReadyIn = time.Since(began)
 	return c, nil
+}
+
+// Reported is what one node says it runs.
+type Reported struct {
+	Node, Version, GitCommit, Go string
+}
+
+// Reported asks every node what server it runs; a node that does not
+// answer is left out.
+func (c *Cluster) Reported(ctx context.Context) []Reported {
+	var out []Reported
+	for _, n := range c.nodes {
+		v, err := n.Varz(ctx)
+		if err != nil {
+			continue
+		}
+		out = append(out, Reported{Node: n.Spec.Name, Version: v.Version, GitCommit: v.GitCommit, Go: v.GoVersion})
+	}
+	return out
 }
 
 // Nodes returns the nodes, in name order.

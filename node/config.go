@@ -47,6 +47,11 @@ type Spec struct {
 	// mode and route pool size; empty and 0 leave the server's defaults.
 	Compression string
 	PoolSize    int
+	// ServerVersion is the version of the nats-server that runs the node
+	// ("2.12.8"); settings older servers lack are written their way.
+	ServerVersion string
+	// TLS, when set, makes every route mutual TLS with these files.
+	TLS *TLSFiles
 }
 
 // Server is the server_name the node runs under.
@@ -78,6 +83,11 @@ func (s Spec) Config() string {
 	fmt.Fprintf(&b, "http: %s\n", q(hostPort(s.HTTPPort)))
 	fmt.Fprintf(&b, "log_file: %s\n", q(s.LogPath()))
 	b.WriteString("logtime: true\nlogtime_utc: true\n")
+	if !AtLeast(s.ServerVersion, clusterPingsSince) {
+		// Servers before the cluster block's own pings use the
+		// server-wide ones for routes too.
+		b.WriteString("ping_interval: \"1s\"\nping_max: 3\n")
+	}
 	fmt.Fprintf(&b, "accounts {\n  %s: { jetstream: enabled, users: [{user: \"jetsam\", password: \"jetsam\"}] }\n", AppAccount)
 	fmt.Fprintf(&b, "  SYS: { users: [{user: %s, password: %s}] }\n}\n", q(SystemUser), q(SystemPassword))
 	b.WriteString("system_account: SYS\nno_auth_user: jetsam\n")
@@ -95,7 +105,15 @@ func (s Spec) Config() string {
 	// Clients stay on the node they were given: no other URLs are sent.
 	b.WriteString("  no_advertise: true\n")
 	// A blocked link is noticed (Stale Connection) within a few seconds.
-	b.WriteString("  ping_interval: \"1s\"\n  ping_max: 3\n")
+	if AtLeast(s.ServerVersion, clusterPingsSince) {
+		b.WriteString("  ping_interval: \"1s\"\n  ping_max: 3\n")
+	}
+	if s.TLS != nil {
+		// Routes dial the proxies at 127.0.0.1, which the certificates
+		// name; the proxies carry the TLS bytes untouched.
+		fmt.Fprintf(&b, "  tls {\n    cert_file: %s\n    key_file: %s\n    ca_file: %s\n    verify: true\n    timeout: 5\n  }\n",
+			q(s.TLS.Cert), q(s.TLS.Key), q(s.TLS.CA))
+	}
 	if s.Compression != "" {
 		fmt.Fprintf(&b, "  compression: %s\n", q(s.Compression))
 	}

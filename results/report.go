@@ -383,6 +383,14 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 <tr><th>check took</th><td>{{printf "%.2fs" .Res.CheckSeconds}}</td></tr>
 {{if .Res.Truncated}}<tr><th>history</th><td class="unk">last line torn by a crash and dropped</td></tr>{{end}}
 </table></section>
+{{if .Test}}{{with .Test.Server}}<section id="server"><h2>Server under test</h2><table>
+<tr><th>asked for</th><td>{{.Spec}}</td></tr>
+<tr><th>build</th><td id="server-identity">{{.Identity}}{{if .Binary}} <small>({{.Binary}}{{if .Cached}}, cached{{else}}, built in {{printf "%.1fs" .BuildSeconds}}{{end}})</small>{{end}}</td></tr>
+<tr><th>what the nodes report</th><td id="server-reported">{{.Summary}}</td></tr>
+<tr><th>route compression</th><td>{{if .RouteCompression}}{{.RouteCompression}}{{else}}the server's default{{end}}</td></tr>
+<tr><th>route pool size</th><td>{{if eq .RoutePoolSize 0}}the server's default{{else if eq .RoutePoolSize -1}}one route per pair (-1){{else}}{{.RoutePoolSize}}{{end}}</td></tr>
+<tr><th>route TLS</th><td>{{if .RouteTLS}}mutual TLS, certificates from a CA made for this run{{else}}off{{end}}</td></tr>
+</table></section>{{end}}{{end}}
 {{if .Throughput}}<section id="timeline"><h2>Timeline</h2>
 <p><small>Completions per second: <span class="ok">ok</span>, <span class="bad">fail</span>, <span class="unk">indeterminate</span>; shaded: faults in place (hover for details); red marks under the axis: no success for a second or more.</small></p>
 {{.Throughput}}

@@ -102,6 +102,22 @@ func openPage(t *testing.T, browser context.Context, url, shot string) page {
 	return p
 }
 
+// startBrowser starts headless Chromium for the test; it ends with ctx or
+// the test.
+func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1300, 1000))
+	alloc, cancelA := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelA)
+	browser, cancelB := chromedp.NewContext(alloc)
+	t.Cleanup(cancelB)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browser
+}
+
 // TestReportsInChromium opens, in real headless Chromium, the report of a
 // real valid run with faults, the report of the same run with a planted
 // stale read, and the serve index over both.
@@ -162,15 +178,7 @@ func TestReportsInChromium(t *testing.T) {
 	}
 	index := strings.TrimSpace(line[i:])
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1300, 1000))
-	alloc, cancelA := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelA()
-	browser, cancelB := chromedp.NewContext(alloc)
-	defer cancelB()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	browser := startBrowser(t, ctx, chromium)
 	shots := artifactDir(t)
 
 	g := openPage(t, browser, "file://"+filepath.Join(good, results.ReportFile), filepath.Join(shots, "report-valid.png"))

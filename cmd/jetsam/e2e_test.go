@@ -158,6 +158,18 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--route-compression", "zip"}, "--route-compression \"zip\" is not one of"},
 		{[]string{"run", "--route-pool-size", "-2"}, "--route-pool-size must be -1"},
 		{[]string{"run", "--sync-interval", "sometimes"}, "--sync-interval \"sometimes\" is not default, always, or a positive duration"},
+		{[]string{"run", "--store", store, "--server-version", "v2.99.1"}, "nats-server version v2.99.1 does not exist"},
+		{[]string{"run", "--server-version", "latest"}, "nats-server version \"latest\" is not a release tag like v2.12.1"},
+		{[]string{"run", "--store", store, "--server-src", store}, "is not a nats-server source tree"},
+		{[]string{"run", "--store", store, "--server-bin", "/bin/true"}, "/bin/true is not a nats-server binary"},
+		{[]string{"run", "--store", store, "--server-bin", filepath.Join(store, "missing")}, "is not an executable file"},
+		{[]string{"run", "--server-version", "v2.12.8", "--server-bin", "/bin/true"}, "give at most one of --server-version, --server-src and --server-bin"},
+		{[]string{"run", "--scenario", "meteor-shower"}, "there is no scenario \"meteor-shower\""},
+		{[]string{"compare", "--baseline", "nightly"}, "--baseline: \"nightly\" is not a server"},
+		{[]string{"compare", "--candidate-flags", "--seed 1"}, "--candidate-flags may not set --seed"},
+		{[]string{"compare", "--baseline-flags", "--nemesis 'meteor"}, "unclosed ' quote"},
+		{[]string{"compare", "--server-bin", "/bin/true"}, "compare chooses servers with --baseline and --candidate"},
+		{[]string{"compare", "--seeds", "0"}, "--seeds must be at least 1"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -216,13 +228,26 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 	}
 	for _, flag := range []string{"--nodes", "--replicas", "--workload", "--concurrency", "--rate", "--keys", "--read-mode",
 		"--time-limit", "--nemesis", "--nemesis-interval", "--nemesis-overlap", "--partition-shapes", "--cut-mode", "--latency",
-		"--jitter", "--bandwidth", "--seed", "--store", "--name", "--replay", "--check-timeout"} {
+		"--jitter", "--bandwidth", "--seed", "--store", "--name", "--replay", "--check-timeout",
+		"--route-compression", "--route-pool-size", "--route-tls", "--server-version", "--server-src", "--server-bin", "--scenario"} {
 		if !strings.Contains(r.stdout, flag) {
 			t.Errorf("run --help does not describe %s", flag)
 		}
 	}
 	if !strings.Contains(r.stdout, `(default "2n")`) || !strings.Contains(r.stdout, "(default 10s)") {
 		t.Errorf("run --help does not show defaults:\n%s", r.stdout)
+	}
+	for _, cmd := range []string{"run", "check", "compare", "scenarios"} {
+		h := runJetsam(t, time.Minute, cmd, "--help")
+		if n := strings.Count(h.stdout, "Usage: jetsam "+cmd); h.code != 0 || n != 1 {
+			t.Errorf("%s --help: exit %d, usage printed %d times", cmd, h.code, n)
+		}
+	}
+	c := runJetsam(t, time.Minute, "compare", "--help")
+	for _, flag := range []string{"--baseline", "--candidate", "--baseline-flags", "--candidate-flags", "--seeds", "--order", "--scenario", "--time-limit"} {
+		if !strings.Contains(c.stdout, flag) {
+			t.Errorf("compare --help does not describe %s", flag)
+		}
 	}
 }
 
@@ -516,7 +541,8 @@ func nodeProcesses(t *testing.T, store string) []int {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 2 && args[1] == "node" && strings.Contains(string(b), abs) {
+		// jetsam's own node, or a nats-server binary run with its config.
+		if len(args) > 2 && (args[1] == "node" || args[1] == "--config") && strings.Contains(string(b), abs) {
 			if !zombie(pid) {
 				out = append(out, pid)
 			}

@@ -30,6 +30,8 @@ Usage:
   jetsam check [flags] PATH   check a stored run (folder or history file) again, offline
   jetsam report DIR           rebuild a run folder's report.html from its files
   jetsam serve                browse every run of a store (--store, --addr)
+  jetsam compare [flags]      run a baseline and a candidate server on the same seeds, side by side
+  jetsam scenarios            list the named scenarios (saved sets of run flags)
   jetsam node --config FILE   run one embedded nats-server (used by run)
   jetsam version              print versions
 
@@ -67,6 +69,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		code, err = cmdReport(args[1:], stdout, stderr)
 	case "serve":
 		code, err = cmdServe(args[1:], stdout, stderr)
+	case "compare":
+		code, err = cmdCompare(args[1:], stdout, stderr)
+	case "scenarios":
+		code, err = cmdScenarios(args[1:], stdout)
 	case "node":
 		code, err = cmdNode(args[1:], stderr)
 	case disk.GuardCommand:

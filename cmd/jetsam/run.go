@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/jetsam-dev/jetsam/checker"
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/spf13/pflag"
 )
@@ -36,8 +38,7 @@ func newFlagSet(name, synopsis string, out io.Writer) *pflag.FlagSet {
 // parse parses flags; --help prints usage and stops with exit 0.
 func parse(fs *pflag.FlagSet, args []string) (help bool, err error) {
 	err = fs.Parse(args)
-	if err == pflag.ErrHelp {
-		fs.Usage()
+	if err == pflag.ErrHelp { // pflag has printed the usage
 		return true, nil
 	}
 	if err != nil {
@@ -46,8 +47,148 @@ func parse(fs *pflag.FlagSet, args []string) (help bool, err error) {
 	return false, nil
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
+// runFlags are the flags that define a run. The same set parses the
+// command line of run, a scenario's flags, and each side's flags in
+// compare; overlay applies only the flags a parse set, so each layer
+// changes only what it names.
+type runFlags struct {
+	fs    *pflag.FlagSet
+	apply map[string]func(*jetsam.Config) error
+}
+
+// addRunFlags defines the run flags on fs.
+func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	d := jetsam.Defaults()
+	rf := &runFlags{fs: fs, apply: map[string]func(*jetsam.Config) error{}}
+	str := func(name, def, usage string, set func(*jetsam.Config, string)) {
+		v := fs.String(name, def, usage)
+		rf.apply[name] = func(c *jetsam.Config) error { set(c, *v); return nil }
+	}
+	integer := func(name string, def int, usage string, set func(*jetsam.Config, int)) {
+		v := fs.Int(name, def, usage)
+		rf.apply[name] = func(c *jetsam.Config) error { set(c, *v); return nil }
+	}
+	dur := func(name string, def jetsam.Duration, usage string, set func(*jetsam.Config, jetsam.Duration)) {
+		v := fs.Duration(name, time.Duration(def), usage)
+		rf.apply[name] = func(c *jetsam.Config) error { set(c, jetsam.Duration(*v)); return nil }
+	}
+	list := func(name string, def []string, usage string, set func(*jetsam.Config, []string)) {
+		v := fs.StringSlice(name, def, usage)
+		rf.apply[name] = func(c *jetsam.Config) error { set(c, *v); return nil }
+	}
+	boolean := func(name, usage string, set func(*jetsam.Config, bool)) {
+		v := fs.Bool(name, false, usage)
+		rf.apply[name] = func(c *jetsam.Config) error { set(c, *v); return nil }
+	}
+	integer("nodes", d.Nodes, "number of nats-server nodes", func(c *jetsam.Config, v int) { c.Nodes = v })
+	integer("replicas", d.Replicas, "replicas of the KV bucket's stream (at most --nodes)", func(c *jetsam.Config, v int) { c.Replicas = v })
+	str("workload", d.Workload, "workloads, comma separated, each with --concurrency clients of its own: kv (a register per key: read, write, compare-and-set, create, delete), log (a stream as a log: conditional and deduplicated appends, reads by sequence), queue (enqueue, and fetch and ack from a durable consumer)", func(c *jetsam.Config, v string) { c.Workload = v })
+	concurrency := fs.String("concurrency", "2n", "client count; a number, or Nn for N per node")
+	// Applied after --nodes (see overlay).
+	rf.apply["concurrency"] = func(c *jetsam.Config) (err error) {
+		c.Concurrency, err = parseConcurrency(*concurrency, c.Nodes)
+		return err
+	}
+	rate := fs.Float64("rate", d.Rate, "operations per second over all clients (0: unlimited)")
+	rf.apply["rate"] = func(c *jetsam.Config) error { c.Rate = *rate; return nil }
+	integer("keys", d.Keys, "keys in use at once", func(c *jetsam.Config, v int) { c.Keys = v })
+	integer("ops-per-key", d.OpsPerKey, "operations after which a key is retired for a fresh one, keeping each key's history quick to check (0: never)", func(c *jetsam.Config, v int) { c.OpsPerKey = v })
+	str("read-mode", d.ReadMode, "how reads are served: leader (stream leader's get), direct (any replica), mixed (drawn per read), none (no reads until the final phase)", func(c *jetsam.Config, v string) { c.ReadMode = v })
+	dur("time-limit", d.TimeLimit, "length of the main phase (workload under faults)", func(c *jetsam.Config, v jetsam.Duration) { c.TimeLimit = v })
+	dur("op-timeout", d.OpTimeout, "per-operation timeout; an operation that times out is indeterminate", func(c *jetsam.Config, v jetsam.Duration) { c.OpTimeout = v })
+	list("nemesis", d.Nemesis, "fault packages, comma separated: "+strings.Join(nemesis.Packages, ", ")+"; or none, all", func(c *jetsam.Config, v []string) { c.Nemesis = v })
+	dur("nemesis-interval", d.NemesisInterval, "quiet time before each fault, and how long each fault holds", func(c *jetsam.Config, v jetsam.Duration) { c.NemesisInterval = v })
+	boolean("nemesis-overlap", "run each fault package on its own schedule, so faults of different packages overlap (default: one fault at a time)", func(c *jetsam.Config, v bool) { c.NemesisOverlap = v })
+	list("partition-shapes", nil, "partition shapes to draw from (default: all the cluster is big enough for): "+
+		"one (isolate a random node), minority (a random minority), halves (random halves), ring (every node hears a different majority), "+
+		"bridge (two halves joined by one node), leader (isolate the stream leader), meta-leader (isolate the meta leader), "+
+		"asymmetric (one node's outbound or inbound bytes cut)", func(c *jetsam.Config, v []string) { c.PartitionShapes = v })
+	list("targets", nil, "what kill and pause hit, drawn per fault (default: all the cluster is big enough for): "+
+		"one (a random node), minority, majority, all, leader (the stream's leader at that moment), meta-leader", func(c *jetsam.Config, v []string) { c.Targets = v })
+	str("sync-interval", d.SyncInterval, "every node's JetStream sync interval: default (the server's, 2m), always (fsync every write), or a duration such as 1s", func(c *jetsam.Config, v string) { c.SyncInterval = v })
+	dur("writeback", d.Writeback, "with power-loss: data dirty this long is written back without a sync, as Linux's flusher does (0: only fsync makes data durable)", func(c *jetsam.Config, v jetsam.Duration) { c.Writeback = v })
+	list("corrupt-files", nil, "file types the corrupt package damages, drawn per fault (default: all): "+
+		"blk (message blocks), idx (stream indexes), meta (stream configs), snap (raft snapshots), raft-log, raft-state (term, vote, peers)", func(c *jetsam.Config, v []string) { c.CorruptFiles = v })
+	str("route-compression", "", "route compression of every node: "+strings.Join(jetsam.RouteCompressions, ", ")+" (default: the server's)", func(c *jetsam.Config, v string) { c.RouteCompression = v })
+	integer("route-pool-size", 0, "routes per node pair: -1 for one (as before route pooling), 0 for the server's default, or a count", func(c *jetsam.Config, v int) { c.RoutePoolSize = v })
+	boolean("route-tls", "make every route mutual TLS, with a CA and per-node certificates made for the run (the proxies carry TLS untouched)", func(c *jetsam.Config, v bool) { c.RouteTLS = v })
+	str("server-version", "", "run nodes of this released nats-server (e.g. v2.12.1), built once from the Go module proxy and cached (needs the go command)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Version, Value: v}) })
+	str("server-src", "", "run nodes built from this nats-server source tree, cached by its commit and a hash of uncommitted changes (needs the go command)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Src, Value: v}) })
+	str("server-bin", "", "run nodes with this nats-server binary (default: the server embedded in jetsam)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Bin, Value: v}) })
+	str("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)", func(c *jetsam.Config, v string) { c.CutMode = v })
+	dur("latency", d.Latency, "delay the latency package adds to each byte on a link, both ways", func(c *jetsam.Config, v jetsam.Duration) { c.Latency = v })
+	dur("jitter", d.Jitter, "the latency package's delay varies by up to this much either way (bytes stay in order)", func(c *jetsam.Config, v jetsam.Duration) { c.Jitter = v })
+	bandwidth := fs.String("bandwidth", nemesis.FormatRate(d.Bandwidth), "rate cap the bandwidth package puts on each direction of a link, e.g. 64KB/s, 1MB/s")
+	rf.apply["bandwidth"] = func(c *jetsam.Config) (err error) {
+		c.Bandwidth, err = parseRate(*bandwidth)
+		return err
+	}
+	seed := fs.Uint64("seed", 0, "seed for the fault schedule, targets, keys and values (default: random, and recorded)")
+	rf.apply["seed"] = func(c *jetsam.Config) error { c.Seed = *seed; return nil }
+	str("store", d.Store, "folder that holds every run", func(c *jetsam.Config, v string) { c.Store = v })
+	str("name", d.Name, "test name: runs are stored under --store/<name>/", func(c *jetsam.Config, v string) { c.Name = v })
+	dur("check-timeout", d.CheckTimeout, "time limit of the linearizability search; past it the verdict is unknown", func(c *jetsam.Config, v jetsam.Duration) { c.CheckTimeout = v })
+	dur("recover-timeout", d.RecoverTimeout, "how long to wait for the cluster to recover after the last heal, and for the final reads", func(c *jetsam.Config, v jetsam.Duration) { c.RecoverTimeout = v })
+	integer("base-port", 0, "first of 3 consecutive ports per node (client, cluster, monitoring); 0 picks free ports", func(c *jetsam.Config, v int) { c.BasePort = v })
+	return rf
+}
+
+// overlay applies to cfg every run flag the last parse set, and no other.
+func (rf *runFlags) overlay(cfg *jetsam.Config) error {
+	var changed []string
+	rf.fs.Visit(func(f *pflag.Flag) {
+		if rf.apply[f.Name] != nil {
+			changed = append(changed, f.Name)
+		}
+	})
+	servers := 0
+	for _, f := range []string{"server-version", "server-src", "server-bin"} {
+		if rf.fs.Changed(f) {
+			servers++
+		}
+	}
+	if servers > 1 {
+		return errorf("give at most one of --server-version, --server-src and --server-bin")
+	}
+	// A count per node needs the node count first.
+	slices.SortStableFunc(changed, func(a, b string) int { return boolInt(a == "concurrency") - boolInt(b == "concurrency") })
+	for _, name := range changed {
+		if err := rf.apply[name](cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// overlayArgs parses args (run flags only, such as a scenario's or one
+// side's of a comparison) and applies what they set to cfg. what names
+// them in errors. Flags in refused may not appear.
+func overlayArgs(cfg *jetsam.Config, what string, args []string, refused ...string) error {
+	fs := pflag.NewFlagSet(what, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	rf := addRunFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return errorf("%s: %v", what, err)
+	}
+	if fs.NArg() > 0 {
+		return errorf("%s: %q is not a flag", what, fs.Args())
+	}
+	for _, r := range refused {
+		if fs.Changed(r) {
+			return errorf("%s may not set --%s", what, r)
+		}
+	}
+	return rf.overlay(cfg)
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("run", `Usage: jetsam run [flags]
 
 Starts a local JetStream cluster (one nats-server process per node, every
@@ -55,42 +196,12 @@ route through a link proxy), runs the workload under the nemesis for
 --time-limit, heals, reads every key once more, stops the cluster and checks
 the history. Everything lands in --store/<name>/<time>/.
 
+A scenario (--scenario, listed by 'jetsam scenarios') is a saved set of
+these flags; flags given as well override it.
+
 Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, stdout)
-	nodes := fs.Int("nodes", d.Nodes, "number of nats-server nodes")
-	replicas := fs.Int("replicas", d.Replicas, "replicas of the KV bucket's stream (at most --nodes)")
-	workload := fs.String("workload", d.Workload, "workloads, comma separated, each with --concurrency clients of its own: kv (a register per key: read, write, compare-and-set, create, delete), log (a stream as a log: conditional and deduplicated appends, reads by sequence), queue (enqueue, and fetch and ack from a durable consumer)")
-	concurrency := fs.String("concurrency", "2n", "client count; a number, or Nn for N per node")
-	rate := fs.Float64("rate", d.Rate, "operations per second over all clients (0: unlimited)")
-	keys := fs.Int("keys", d.Keys, "keys in use at once")
-	opsPerKey := fs.Int("ops-per-key", d.OpsPerKey, "operations after which a key is retired for a fresh one, keeping each key's history quick to check (0: never)")
-	readMode := fs.String("read-mode", d.ReadMode, "how reads are served: leader (stream leader's get), direct (any replica), mixed (drawn per read), none (no reads until the final phase)")
-	timeLimit := fs.Duration("time-limit", time.Duration(d.TimeLimit), "length of the main phase (workload under faults)")
-	opTimeout := fs.Duration("op-timeout", time.Duration(d.OpTimeout), "per-operation timeout; an operation that times out is indeterminate")
-	nem := fs.StringSlice("nemesis", d.Nemesis, "fault packages, comma separated: "+strings.Join(nemesis.Packages, ", ")+"; or none, all")
-	interval := fs.Duration("nemesis-interval", time.Duration(d.NemesisInterval), "quiet time before each fault, and how long each fault holds")
-	overlap := fs.Bool("nemesis-overlap", false, "run each fault package on its own schedule, so faults of different packages overlap (default: one fault at a time)")
-	shapes := fs.StringSlice("partition-shapes", nil, "partition shapes to draw from (default: all the cluster is big enough for): "+
-		"one (isolate a random node), minority (a random minority), halves (random halves), ring (every node hears a different majority), "+
-		"bridge (two halves joined by one node), leader (isolate the stream leader), meta-leader (isolate the meta leader), "+
-		"asymmetric (one node's outbound or inbound bytes cut)")
-	targets := fs.StringSlice("targets", nil, "what kill and pause hit, drawn per fault (default: all the cluster is big enough for): "+
-		"one (a random node), minority, majority, all, leader (the stream's leader at that moment), meta-leader")
-	syncInterval := fs.String("sync-interval", d.SyncInterval, "every node's JetStream sync interval: default (the server's, 2m), always (fsync every write), or a duration such as 1s")
-	writeback := fs.Duration("writeback", time.Duration(d.Writeback), "with power-loss: data dirty this long is written back without a sync, as Linux's flusher does (0: only fsync makes data durable)")
-	corruptFiles := fs.StringSlice("corrupt-files", nil, "file types the corrupt package damages, drawn per fault (default: all): "+
-		"blk (message blocks), idx (stream indexes), meta (stream configs), snap (raft snapshots), raft-log, raft-state (term, vote, peers)")
-	routeCompression := fs.String("route-compression", "", "route compression of every node: "+strings.Join(jetsam.RouteCompressions, ", ")+" (default: the server's)")
-	routePoolSize := fs.Int("route-pool-size", 0, "routes per node pair: -1 for one (as before route pooling), 0 for the server's default, or a count")
-	cutMode := fs.String("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)")
-	latency := fs.Duration("latency", time.Duration(d.Latency), "delay the latency package adds to each byte on a link, both ways")
-	jitter := fs.Duration("jitter", time.Duration(d.Jitter), "the latency package's delay varies by up to this much either way (bytes stay in order)")
-	bandwidth := fs.String("bandwidth", nemesis.FormatRate(d.Bandwidth), "rate cap the bandwidth package puts on each direction of a link, e.g. 64KB/s, 1MB/s")
-	seed := fs.Uint64("seed", 0, "seed for the fault schedule, targets, keys and values (default: random, and recorded)")
-	store := fs.String("store", d.Store, "folder that holds every run")
-	name := fs.String("name", d.Name, "test name: runs are stored under --store/<name>/")
-	checkTimeout := fs.Duration("check-timeout", time.Duration(d.CheckTimeout), "time limit of the linearizability search; past it the verdict is unknown")
-	recoverTimeout := fs.Duration("recover-timeout", time.Duration(d.RecoverTimeout), "how long to wait for the cluster to recover after the last heal, and for the final reads")
-	basePort := fs.Int("base-port", 0, "first of 3 consecutive ports per node (client, cluster, monitoring); 0 picks free ports")
+	rf := addRunFlags(fs)
+	scenario := fs.String("scenario", "", "start from a named scenario's flags (see 'jetsam scenarios')")
 	replay := fs.String("replay", "", "run folder whose test.json to replay: same configuration and seed (flags given as well override it)")
 	if help, err := parse(fs, args); help || err != nil {
 		return exitValid, err
@@ -99,7 +210,7 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 		return 0, errorf("run takes no arguments, got %q: run 'jetsam run --help' for the flags", fs.Args())
 	}
 
-	cfg := d
+	cfg := jetsam.Defaults()
 	if *replay != "" {
 		var ti results.TestInfo
 		if err := results.ReadJSON(filepath.Join(*replay, results.TestFile), &ti); err != nil {
@@ -109,58 +220,26 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 			return 0, errorf("cannot replay %s: its test.json has no usable config: %v", *replay, err)
 		}
 	}
-	set := func(flag string, apply func()) {
-		if *replay == "" || fs.Changed(flag) {
-			apply()
+	if *scenario != "" {
+		if err := applyScenario(&cfg, *scenario); err != nil {
+			return 0, err
 		}
 	}
-	set("nodes", func() { cfg.Nodes = *nodes })
-	set("replicas", func() { cfg.Replicas = *replicas })
-	set("workload", func() { cfg.Workload = *workload })
-	set("rate", func() { cfg.Rate = *rate })
-	set("keys", func() { cfg.Keys = *keys })
-	set("ops-per-key", func() { cfg.OpsPerKey = *opsPerKey })
-	set("read-mode", func() { cfg.ReadMode = *readMode })
-	set("time-limit", func() { cfg.TimeLimit = jetsam.Duration(*timeLimit) })
-	set("op-timeout", func() { cfg.OpTimeout = jetsam.Duration(*opTimeout) })
-	set("nemesis", func() { cfg.Nemesis = *nem })
-	set("nemesis-interval", func() { cfg.NemesisInterval = jetsam.Duration(*interval) })
-	set("partition-shapes", func() { cfg.PartitionShapes = *shapes })
-	set("nemesis-overlap", func() { cfg.NemesisOverlap = *overlap })
-	set("targets", func() { cfg.Targets = *targets })
-	set("sync-interval", func() { cfg.SyncInterval = *syncInterval })
-	set("writeback", func() { cfg.Writeback = jetsam.Duration(*writeback) })
-	set("corrupt-files", func() { cfg.CorruptFiles = *corruptFiles })
-	set("route-compression", func() { cfg.RouteCompression = *routeCompression })
-	set("route-pool-size", func() { cfg.RoutePoolSize = *routePoolSize })
-	set("cut-mode", func() { cfg.CutMode = *cutMode })
-	set("latency", func() { cfg.Latency = jetsam.Duration(*latency) })
-	set("jitter", func() { cfg.Jitter = jetsam.Duration(*jitter) })
-	set("store", func() { cfg.Store = *store })
-	set("name", func() { cfg.Name = *name })
-	set("check-timeout", func() { cfg.CheckTimeout = jetsam.Duration(*checkTimeout) })
-	set("recover-timeout", func() { cfg.RecoverTimeout = jetsam.Duration(*recoverTimeout) })
-	set("base-port", func() { cfg.BasePort = *basePort })
-	var err error
-	set("concurrency", func() { cfg.Concurrency, err = parseConcurrency(*concurrency, cfg.Nodes) })
-	if err != nil {
+	if err := rf.overlay(&cfg); err != nil {
 		return 0, err
 	}
-	set("bandwidth", func() { cfg.Bandwidth, err = parseRate(*bandwidth) })
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case fs.Changed("seed"):
-		cfg.Seed = *seed
-	case *replay == "":
+	if !fs.Changed("seed") && *replay == "" {
 		cfg.Seed = randomSeed()
 	}
+	return runConfig(cfg, stdout, stderr)
+}
+
+// runConfig checks cfg, runs it and prints the summary.
+func runConfig(cfg jetsam.Config, stdout, stderr io.Writer) (int, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return 0, cliError{err.Error()}
 	}
-
 	ctx, stop := interruptible(stderr)
 	defer stop()
 	out, err := jetsam.Run(ctx, cfg, jetsam.RunOptions{
@@ -215,7 +294,7 @@ func randomSeed() uint64 {
 
 // replayCommand is the command line that repeats cfg exactly.
 func replayCommand(c jetsam.Config) []string {
-	return []string{"jetsam", "run",
+	cmd := []string{"jetsam", "run",
 		"--nodes", strconv.Itoa(c.Nodes), "--replicas", strconv.Itoa(c.Replicas),
 		"--workload", c.Workload, "--concurrency", strconv.Itoa(c.Concurrency),
 		"--rate", strconv.FormatFloat(c.Rate, 'g', -1, 64), "--keys", strconv.Itoa(c.Keys),
@@ -226,11 +305,15 @@ func replayCommand(c jetsam.Config) []string {
 		"--partition-shapes", strings.Join(c.PartitionShapes, ","), "--targets", strings.Join(c.Targets, ","),
 		"--sync-interval", c.SyncInterval, "--writeback", c.Writeback.String(),
 		"--corrupt-files", strings.Join(c.CorruptFiles, ","), "--route-compression", c.RouteCompression,
-		"--route-pool-size", strconv.Itoa(c.RoutePoolSize), "--cut-mode", c.CutMode,
+		"--route-pool-size", strconv.Itoa(c.RoutePoolSize), "--route-tls=" + strconv.FormatBool(c.RouteTLS), "--cut-mode", c.CutMode,
 		"--latency", c.Latency.String(), "--jitter", c.Jitter.String(), "--bandwidth", nemesis.FormatRate(c.Bandwidth),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--name", c.Name, "--store", c.Store,
 		"--check-timeout", c.CheckTimeout.String(), "--recover-timeout", c.RecoverTimeout.String(),
 	}
+	if sp := c.Server(); sp.Kind != build.Embedded {
+		cmd = append(cmd, "--server-"+sp.Kind, sp.Value)
+	}
+	return cmd
 }
 
 func orNone(s []string) string {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/node/build"
+)
+
+// Every scenario's flags parse and make a valid configuration.
+func TestScenariosAreValid(t *testing.T) {
+	if len(scenarios) < 6 {
+		t.Fatalf("%d scenarios; want a handful covering the fault families", len(scenarios))
+	}
+	seen := map[string]bool{}
+	for _, s := range scenarios {
+		if seen[s.Name] || s.Purpose == "" {
+			t.Errorf("scenario %q: repeated or without a purpose", s.Name)
+		}
+		seen[s.Name] = true
+		cfg := jetsam.Defaults()
+		if err := applyScenario(&cfg, s.Name); err != nil {
+			t.Errorf("scenario %s: %v", s.Name, err)
+			continue
+		}
+		cfg.Normalize()
+		if strings.Contains(s.Name, "power-loss") && os.Geteuid() != 0 {
+			continue // Validate checks for root and FUSE
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("scenario %s: %v", s.Name, err)
+		}
+	}
+}
+
+// A scenario changes only what it names; flags given after it win; the
+// server flags replace one another.
+func TestOverlay(t *testing.T) {
+	cfg := jetsam.Defaults()
+	if err := applyScenario(&cfg, "kill-leader-log"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Workload != "log" || !reflect.DeepEqual(cfg.Nemesis, []string{"kill"}) || cfg.ReadMode != "none" || cfg.Nodes != 3 || cfg.TimeLimit != jetsam.Defaults().TimeLimit {
+		t.Fatalf("after the scenario: %+v", cfg)
+	}
+	if err := overlayArgs(&cfg, "test", []string{"--nodes", "5", "--concurrency", "1n", "--read-mode", "leader", "--time-limit", "7s", "--server-version", "v2.12.8"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Nodes != 5 || cfg.Concurrency != 5 || cfg.ReadMode != "leader" || cfg.TimeLimit != jetsam.Duration(7*time.Second) || cfg.Workload != "log" {
+		t.Fatalf("after the flags: nodes %d concurrency %d read %s limit %s workload %s", cfg.Nodes, cfg.Concurrency, cfg.ReadMode, cfg.TimeLimit, cfg.Workload)
+	}
+	if got := cfg.Server(); got != (build.Spec{Kind: build.Version, Value: "v2.12.8"}) {
+		t.Fatalf("server %+v", got)
+	}
+	if err := overlayArgs(&cfg, "test", []string{"--server-bin", "/x/nats-server"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ServerVersion != "" || cfg.Server() != (build.Spec{Kind: build.Bin, Value: "/x/nats-server"}) {
+		t.Fatalf("a later server flag must replace the earlier: %+v", cfg.Server())
+	}
+	if err := overlayArgs(&cfg, "--candidate-flags", []string{"--seed", "3"}, sideRefused...); err == nil || !strings.Contains(err.Error(), "--candidate-flags may not set --seed") {
+		t.Fatalf("refused flag: %v", err)
+	}
+	if err := overlayArgs(&cfg, "test", []string{"stray"}); err == nil {
+		t.Fatal("a stray argument was accepted")
+	}
+}
+
+func TestSplitFlags(t *testing.T) {
+	good := map[string][]string{
+		``:                          nil,
+		`--nemesis kill  --rate 10`: {"--nemesis", "kill", "--rate", "10"},
+		`--name "a b" --x='c d'`:    {"--name", "a b", "--x=c d"},
+		`--a \"q\" --b 'it''s'`:     {"--a", `"q"`, "--b", "its"},
+		`--e ""`:                    {"--e", ""},
+		"--tab\t--newline\n--x":     {"--tab", "--newline", "--x"},
+	}
+	for in, want := range good {
+		got, err := splitFlags(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitFlags(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`--a "open`, `--b 'open`, `--c \`} {
+		if _, err := splitFlags(in); err == nil {
+			t.Errorf("splitFlags(%q) accepted", in)
+		}
+	}
+}
+
+func TestCompareOrder(t *testing.T) {
+	str := func(steps []compareStep) string {
+		var b strings.Builder
+		for _, s := range steps {
+			b.WriteString([]string{"b", "c"}[s.side])
+			b.WriteByte(byte('0' + s.seed))
+		}
+		return b.String()
+	}
+	if got := str(compareOrder(3, "alternate")); got != "b0c0c1b1b2c2" {
+		t.Errorf("alternate: %s", got)
+	}
+	if got := str(compareOrder(2, "grouped")); got != "b0b1c0c1" {
+		t.Errorf("grouped: %s", got)
+	}
+}

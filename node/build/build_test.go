@@ -1,0 +1,199 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsam-dev/jetsam/internal/testenv"
+)
+
+func TestParseSpec(t *testing.T) {
+	good := map[string]Spec{
+		"embedded":                 {Kind: Embedded},
+		"version:v2.12.1":          {Kind: Version, Value: "v2.12.1"},
+		"version:v2.11.0-RC.1":     {Kind: Version, Value: "v2.11.0-RC.1"},
+		"src:../nats-server":       {Kind: Src, Value: "../nats-server"},
+		"bin:/usr/bin/nats-server": {Kind: Bin, Value: "/usr/bin/nats-server"},
+	}
+	for in, want := range good {
+		got, err := ParseSpec(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSpec(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if got.String() != in {
+			t.Errorf("%+v prints as %q, want %q", got, got.String(), in)
+		}
+	}
+	bad := map[string]string{
+		"":                 "is not a server",
+		"nightly":          "is not a server",
+		"version:":         "is not a server",
+		"version:2.12.1":   "is not a release tag",
+		"version:latest":   "is not a release tag",
+		"version:v1.4.0":   "is not a release tag",
+		"docker:nats:2.12": "is not a server",
+	}
+	for in, want := range bad {
+		if _, err := ParseSpec(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSpec(%q) error %v, want it to say %q", in, err, want)
+		}
+	}
+}
+
+// A folder that is not a nats-server tree, and binaries that are not a
+// nats-server, are refused in one sentence.
+func TestNotAServer(t *testing.T) {
+	ctx := context.Background()
+	o := Options{CacheDir: t.TempDir()}
+	dir := t.TempDir()
+	if _, err := Prepare(ctx, Spec{Kind: Src, Value: dir}, o); err == nil || !strings.Contains(err.Error(), "is not a nats-server source tree") {
+		t.Errorf("empty folder: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/other\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\nfunc main() {}\n"), 0o644)
+	if _, err := Prepare(ctx, Spec{Kind: Src, Value: dir}, o); err == nil || !strings.Contains(err.Error(), "is not a nats-server source tree") {
+		t.Errorf("another module: %v", err)
+	}
+	if _, err := Prepare(ctx, Spec{Kind: Bin, Value: "/bin/true"}, o); err == nil || !strings.Contains(err.Error(), "/bin/true is not a nats-server binary") {
+		t.Errorf("/bin/true: %v", err)
+	}
+	script := filepath.Join(dir, "fake")
+	os.WriteFile(script, []byte("#!/bin/sh\necho 'nats-server: v2.10.3'\n"), 0o755)
+	s, err := Prepare(ctx, Spec{Kind: Bin, Value: script}, o)
+	if err != nil || s.Version != "2.10.3" || !strings.HasPrefix(s.Identity, "v2.10.3 sha256:") || s.Command[0] != script {
+		t.Errorf("a binary that says it is v2.10.3: %+v, %v", s, err)
+	}
+	if _, err := Prepare(ctx, Spec{Kind: Bin, Value: dir}, o); err == nil || !strings.Contains(err.Error(), "is not an executable file") {
+		t.Errorf("a folder as a binary: %v", err)
+	}
+}
+
+// A source tree's identity follows its content: outside git a hash of its
+// files; in git the commit, plus a hash of uncommitted changes.
+func TestTreeIdentity(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module github.com/nats-io/nats-server/v2\n")
+	write("main.go", "package main\n")
+	a, err := treeIdentity(ctx, dir)
+	if err != nil || !strings.HasPrefix(a, "tree-") {
+		t.Fatalf("identity %q, %v", a, err)
+	}
+	write("main.go", "package main // changed\n")
+	b, _ := treeIdentity(ctx, dir)
+	if b == a {
+		t.Fatalf("a changed file kept the identity %s", a)
+	}
+	write("notes.txt", "not part of a build")
+	if c, _ := treeIdentity(ctx, dir); c != b {
+		t.Fatalf("a file no build reads changed the identity: %s, then %s", b, c)
+	}
+
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skipf("SKIPPED the git half: %v", err)
+	}
+	gitDo := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.email=t@t", "-c", "user.name=t"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitDo("init", "-q")
+	gitDo("add", "-A")
+	gitDo("commit", "-q", "-m", "x")
+	commit := gitDo("rev-parse", "HEAD")[:12]
+	if id, _ := treeIdentity(ctx, dir); id != commit {
+		t.Fatalf("clean checkout: identity %q, want the commit %s", id, commit)
+	}
+	write("main.go", "package main // uncommitted\n")
+	dirty, _ := treeIdentity(ctx, dir)
+	if !strings.HasPrefix(dirty, commit+"+") {
+		t.Fatalf("uncommitted change: identity %q, want %s+<hash>", dirty, commit)
+	}
+	write("extra.go", "package main\n")
+	if u, _ := treeIdentity(ctx, dir); u == dirty {
+		t.Fatalf("an untracked file kept the identity %s", u)
+	}
+}
+
+// A version that does not exist is refused in one sentence; the build
+// cache is left without a binary for it.
+func TestVersionThatDoesNotExist(t *testing.T) {
+	if _, err := goTool(); err != nil {
+		testenv.Require(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cache := t.TempDir()
+	_, err := Prepare(ctx, Spec{Kind: Version, Value: "v2.99.1"}, Options{CacheDir: cache})
+	if err == nil || !strings.Contains(err.Error(), "nats-server version v2.99.1 does not exist") {
+		t.Fatalf("error %v", err)
+	}
+	if exists(filepath.Join(cache, "version", "v2.99.1", "nats-server")) {
+		t.Fatal("a binary was left for a version that does not exist")
+	}
+}
+
+// A source tree with a deliberate change builds once, reports the build's
+// identity as its commit, and comes from the cache the second time.
+func TestSourceTreeBuildIsCached(t *testing.T) {
+	if _, err := goTool(); err != nil {
+		testenv.Require(t, err)
+	}
+	out, err := exec.Command("go", "list", "-m", "-json", "github.com/nats-io/nats-server/v2").Output()
+	testenv.Require(t, err)
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("module cache: %v %s", err, out)
+	}
+	src := filepath.Join(t.TempDir(), "nats-server")
+	if out, err := exec.Command("cp", "-r", mod.Dir, src).CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v %s", err, out)
+	}
+	exec.Command("chmod", "-R", "u+w", src).Run()
+	f := filepath.Join(src, "server", "const.go")
+	b, _ := os.ReadFile(f)
+	if err := os.WriteFile(f, append(b, []byte("\n// changed by jetsam's build test\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	o := Options{CacheDir: t.TempDir()}
+	first, err := Prepare(ctx, Spec{Kind: Src, Value: src}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Prepare(ctx, Spec{Kind: Src, Value: src}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("source build %s: %.1fs, then %.3fs from the cache", first.Identity, first.BuildSeconds, second.BuildSeconds)
+	if first.Cached || !second.Cached || second.Binary != first.Binary || second.Identity != first.Identity {
+		t.Fatalf("first %+v, second %+v: want a build, then the same binary from the cache", first, second)
+	}
+	v, err := exec.Command(first.Binary, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(v), "nats-server: v"+first.Version) {
+		t.Fatalf("built binary says %q, %v; want v%s", v, err, first.Version)
+	}
+	// Another change is another build.
+	os.WriteFile(f, append(b, []byte("\n// changed again\n")...), 0o644)
+	id, err := treeIdentity(ctx, src)
+	if err != nil || id == first.Identity {
+		t.Fatalf("a second change kept the identity %s (%v)", id, err)
+	}
+}
