@@ -13,6 +13,7 @@ import (
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/node/disk"
+	"github.com/jetsam-dev/jetsam/node/remote"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )
@@ -58,6 +59,15 @@ type Config struct {
 	ServerVersion string `json:"server_version,omitempty"`
 	ServerSrc     string `json:"server_src,omitempty"`
 	ServerBin     string `json:"server_bin,omitempty"`
+	// Hosts, when set, run the nodes on remote hosts over SSH, one node per
+	// host ("user@host[:port]"); SSHKey (empty: the SSH agent), KnownHosts
+	// (empty: ~/.ssh/known_hosts) and SSHInsecure (no host key check) say
+	// how to log in, and RemoteDir is jetsam's folder on each host.
+	Hosts       []string `json:"hosts,omitempty"`
+	SSHKey      string   `json:"ssh_key,omitempty"`
+	KnownHosts  string   `json:"known_hosts,omitempty"`
+	SSHInsecure bool     `json:"ssh_insecure,omitempty"`
+	RemoteDir   string   `json:"remote_dir,omitempty"`
 	// CorruptFiles are the file types the corrupt package damages.
 	CorruptFiles []string `json:"corrupt_files"`
 	// CutMode is how a cut link treats new connections: hold them
@@ -245,7 +255,29 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--partition-shapes %s needs at least %d nodes, and --nodes is %d", s, need, c.Nodes)
 		}
 	}
-	if slices.Contains(c.Nemesis, nemesis.FaultPowerLoss) {
+	if len(c.Hosts) > 0 {
+		if len(c.Hosts) != c.Nodes {
+			return fmt.Errorf("%d hosts for --nodes %d: give one host per node", len(c.Hosts), c.Nodes)
+		}
+		seen := map[string]bool{}
+		for _, h := range c.Hosts {
+			hh, err := remote.ParseHost(h)
+			if err != nil {
+				return err
+			}
+			if seen[hh.Addr] {
+				return fmt.Errorf("host %s is listed twice: each node needs a host of its own", hh.Addr)
+			}
+			seen[hh.Addr] = true
+		}
+		for _, f := range []string{nemesis.FaultCorrupt, nemesis.FaultMembership} {
+			if slices.Contains(c.Nemesis, f) {
+				return fmt.Errorf("--nemesis %s works on local nodes only, not with --hosts", f)
+			}
+		}
+	}
+	if slices.Contains(c.Nemesis, nemesis.FaultPowerLoss) && len(c.Hosts) == 0 {
+		// On remote hosts, each host's agent checks when it mounts.
 		if err := disk.Check(); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
+	"github.com/jetsam-dev/jetsam/node/remote"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )
@@ -134,6 +135,7 @@ type runner struct {
 	test *results.TestInfo
 
 	cluster   *node.Cluster
+	clients   []*remote.Client // the SSH connections to remote hosts
 	target    *target
 	workloads []workload.Workload
 	rec       *history.Recorder
@@ -173,8 +175,14 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	}
 	r.test.Versions.NatsServer = srv.Version
 	_ = r.saveTest()
+	var hosts *node.Hosts
+	if len(cfg.Hosts) > 0 {
+		if hosts, err = r.connectHosts(ctx, srv); err != nil {
+			return setupErr(err)
+		}
+	}
 	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, srv.Identity)
-	cluster, err := node.Start(ctx, node.Options{
+	cluster, err := node.Start(ctx, node.Options{Hosts: hosts,
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: srv.Command, Jetsam: cfg.NodeCommand[:1], ServerVersion: srv.Version, SyncInterval: syncInterval(cfg.SyncInterval),
 		PowerLoss: slices.Contains(cfg.Nemesis, nemesis.FaultPowerLoss), Writeback: time.Duration(cfg.Writeback),
@@ -354,10 +362,40 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	if res.Valid == checker.Valid {
 		// A valid run's data dirs hold nothing anyone needs; logs stay.
 		for _, n := range cluster.Nodes() {
-			_ = os.RemoveAll(n.Spec.DataDir())
+			_ = os.RemoveAll(filepath.Join(n.Dir(), "data"))
 		}
 	}
 	return &Outcome{Dir: r.dir, Result: res, Test: r.test, Interrupted: interrupted}, nil
+}
+
+// connectHosts logs in to every host the nodes run on.
+func (r *runner) connectHosts(ctx context.Context, srv *build.Server) (*node.Hosts, error) {
+	var hs []remote.Host
+	for _, h := range r.cfg.Hosts {
+		hh, err := remote.ParseHost(h)
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, hh)
+	}
+	if r.cfg.SSHInsecure {
+		r.logf("jetsam: %s", remote.InsecureWarning)
+	}
+	r.logf("jetsam: connecting to %d hosts over SSH", len(hs))
+	clients, err := remote.DialAll(ctx, hs, remote.Auth{KeyFile: r.cfg.SSHKey, KnownHosts: r.cfg.KnownHosts, Insecure: r.cfg.SSHInsecure})
+	if err != nil {
+		return nil, err
+	}
+	r.clients = clients
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	h := &node.Hosts{Clients: clients, Dir: r.cfg.RemoteDir, Jetsam: self, Log: r.logf}
+	if srv.Spec.Kind != build.Embedded {
+		h.Server = srv.Binary
+	}
+	return h, nil
 }
 
 // teardown disconnects clients and stops every node; safe to call twice.
@@ -371,6 +409,9 @@ func (r *runner) teardown() {
 			if err := r.cluster.Stop(10 * time.Second); err != nil {
 				r.logf("jetsam: stopping the cluster: %v", err)
 			}
+		}
+		for _, c := range r.clients {
+			_ = c.Close()
 		}
 	})
 }

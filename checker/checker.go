@@ -382,8 +382,15 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 	var windows []FaultWindow
 	open := map[string]int{} // f -> index of its open window
 	startLinks := map[int][]history.LinkStats{}
+	healLinks := map[string][]history.LinkStats{} // f -> counters just before its heal
 	for _, e := range events {
-		if e.Process != history.Nemesis || e.Type == history.Invoke || e.Fault == nil {
+		if e.Process != history.Nemesis || e.Fault == nil {
+			continue
+		}
+		if e.Type == history.Invoke {
+			if e.Fault.Action == history.FaultStop && e.Links != nil {
+				healLinks[e.F] = e.Links
+			}
 			continue
 		}
 		switch e.Fault.Action {
@@ -402,7 +409,13 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 			if i, ok := open[e.F]; ok {
 				t := e.Time
 				windows[i].End = &t
-				windows[i].Traffic = trafficBetween(startLinks[i], e.Links)
+				end := e.Links
+				if l, ok := healLinks[e.F]; ok {
+					// Histories since the counters were read before the heal.
+					end = l
+					delete(healLinks, e.F)
+				}
+				windows[i].Traffic = trafficBetween(startLinks[i], end)
 				delete(open, e.F)
 			}
 		}

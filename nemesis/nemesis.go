@@ -230,7 +230,10 @@ func (n *Nemesis) inject(f string, fault *history.Fault, apply, undo func()) fun
 	return func() {
 		stop := *fault
 		stop.Action = history.FaultStop
-		n.record(history.Invoke, f, &stop, nil)
+		// The counters before the heal close the fault's traffic: read
+		// after it, they would count bytes of the healed link (with
+		// remote links, each read is a round trip).
+		n.record(history.Invoke, f, &stop, n.t.LinkStats())
 		undo()
 		n.record(history.Info, f, &stop, n.t.LinkStats())
 		n.mu.Lock()

@@ -57,6 +57,8 @@ type Options struct {
 	// Writeback is the age at which the volatile disks write dirty data
 	// back (see disk.Mount).
 	Writeback time.Duration
+	// Hosts, when set, runs the nodes on remote hosts, one per host.
+	Hosts *Hosts
 	// RouteVia, when set, replaces the link proxies: it returns the address
 	// node from dials to reach node to, whose cluster port is target. Only
 	// to measure what the proxies cost (direct routes, another proxy); the
@@ -67,6 +69,7 @@ type Options struct {
 // Cluster is a running set of nodes and the proxies between them.
 type Cluster struct {
 	nodes     []*Node
+	hosts     []*hostNode // the remote hosts, when the nodes run there
 	net       *proxy.Net
 	guard     func() error // ends the mount guard; nil without volatile disks
 	writeback time.Duration
@@ -103,11 +106,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 90 * time.Second
 	}
-	ports, err := allocatePorts(o.BasePort, 3*o.Nodes)
-	if err != nil {
-		return nil, err
-	}
-	names := Names(o.Nodes)
 	c = &Cluster{net: proxy.NewNet(), writeback: o.Writeback}
 	defer func() {
 		if err != nil {
@@ -115,59 +113,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	specs := make([]Spec, o.Nodes)
-	for i, name := range names {
-		specs[i] = Spec{
-			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
-			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
-			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize, ServerVersion: o.ServerVersion,
-		}
-	}
-	if o.RouteTLS {
-		ca, err := newRouteCA()
-		if err != nil {
-			return c, fmt.Errorf("route TLS: %w", err)
-		}
-		for i := range specs {
-			if specs[i].TLS, err = ca.issue(specs[i].Dir, specs[i].Name); err != nil {
-				return c, fmt.Errorf("route TLS for %s: %w", specs[i].Name, err)
-			}
-		}
-	}
-	for i := range specs {
-		for j := range specs {
-			if i == j {
-				continue
-			}
-			if o.RouteVia != nil {
-				addr, err := o.RouteVia(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
-				if err != nil {
-					return c, fmt.Errorf("route %s->%s: %w", specs[i].Name, specs[j].Name, err)
-				}
-				specs[i].Routes = append(specs[i].Routes, addr)
-				continue
-			}
-			l, err := proxy.Listen(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
-			if err != nil {
-				return c, fmt.Errorf("proxy %s->%s: %w", specs[i].Name, specs[j].Name, err)
-			}
-			c.net.Add(l)
-			specs[i].Routes = append(specs[i].Routes, l.Addr())
-		}
-	}
-	for _, s := range specs {
-		if err := os.MkdirAll(s.DataDir(), 0o755); err != nil {
-			return c, fmt.Errorf("node dir: %w", err)
-		}
-		if err := os.WriteFile(s.ConfigPath(), []byte(s.Config()), 0o644); err != nil {
-			return c, fmt.Errorf("node config: %w", err)
-		}
-		c.nodes = append(c.nodes, &Node{Spec: s, Command: o.Command})
-	}
-	if o.PowerLoss {
-		if err := c.mountDisks(o.Jetsam); err != nil {
+	if o.Hosts != nil {
+		if err := c.startRemote(ctx, o); err != nil {
 			return c, err
 		}
+	} else if err := c.startLocal(o); err != nil {
+		return c, err
 	}
 	began := time.Now()
 	for _, n := range c.nodes {
@@ -204,6 +155,71 @@ func (c *Cluster) Reported(ctx context.Context) []Reported {
 		out = append(out, Reported{Node: n.Spec.Name, Version: v.Version, GitCommit: v.GitCommit, Go: v.GoVersion})
 	}
 	return out
+}
+
+// startLocal allocates ports, puts a proxy on every directed pair and
+// writes each node's config, for nodes on this machine.
+func (c *Cluster) startLocal(o Options) error {
+	ports, err := allocatePorts(o.BasePort, 3*o.Nodes)
+	if err != nil {
+		return err
+	}
+	names := Names(o.Nodes)
+	specs := make([]Spec, o.Nodes)
+	for i, name := range names {
+		specs[i] = Spec{
+			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
+			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
+			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize, ServerVersion: o.ServerVersion,
+		}
+	}
+	if o.RouteTLS {
+		ca, err := newRouteCA()
+		if err != nil {
+			return fmt.Errorf("route TLS: %w", err)
+		}
+		for i := range specs {
+			if specs[i].TLS, err = ca.issue(specs[i].Dir, specs[i].Name); err != nil {
+				return fmt.Errorf("route TLS for %s: %w", specs[i].Name, err)
+			}
+		}
+	}
+	for i := range specs {
+		for j := range specs {
+			if i == j {
+				continue
+			}
+			if o.RouteVia != nil {
+				addr, err := o.RouteVia(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
+				if err != nil {
+					return fmt.Errorf("route %s->%s: %w", specs[i].Name, specs[j].Name, err)
+				}
+				specs[i].Routes = append(specs[i].Routes, addr)
+				continue
+			}
+			l, err := proxy.Listen(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
+			if err != nil {
+				return fmt.Errorf("proxy %s->%s: %w", specs[i].Name, specs[j].Name, err)
+			}
+			c.net.Add(l)
+			specs[i].Routes = append(specs[i].Routes, l.Addr())
+		}
+	}
+	for _, s := range specs {
+		if err := os.MkdirAll(s.DataDir(), 0o755); err != nil {
+			return fmt.Errorf("node dir: %w", err)
+		}
+		if err := os.WriteFile(s.ConfigPath(), []byte(s.Config()), 0o644); err != nil {
+			return fmt.Errorf("node config: %w", err)
+		}
+		c.nodes = append(c.nodes, &Node{Spec: s, Command: o.Command})
+	}
+	if o.PowerLoss {
+		if err := c.mountDisks(o.Jetsam); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Nodes returns the nodes, in name order.
@@ -270,6 +286,9 @@ func (c *Cluster) Stop(grace time.Duration) error {
 	}
 	wg.Wait()
 	errs = append(errs, c.net.Close(), c.unmountDisks())
+	if c.hosts != nil {
+		errs = append(errs, c.stopRemote(grace))
+	}
 	return errors.Join(errs...)
 }
 
@@ -280,6 +299,11 @@ func (c *Cluster) Kill() {
 	}
 	_ = c.net.Close()
 	_ = c.unmountDisks()
+	for _, hn := range c.hosts {
+		if hn != nil {
+			_ = c.endAgent(hn)
+		}
+	}
 }
 
 // mountDisks mounts a volatile disk on every node's data dir, backed by
@@ -435,7 +459,7 @@ func (c *Cluster) AddClientLink(client, node string) (string, error) {
 	if n == nil {
 		return "", fmt.Errorf("no node %q", node)
 	}
-	l, err := proxy.Listen(client, node, hostPort(n.Spec.ClientPort))
+	l, err := proxy.ListenAllowing(client, node, n.Spec.ClientAddr(), c.hostAddrs()...)
 	if err != nil {
 		return "", fmt.Errorf("client proxy %s->%s: %w", client, node, err)
 	}

@@ -35,7 +35,11 @@ type Spec struct {
 	ClientPort  int
 	ClusterPort int
 	HTTPPort    int
-	// Dir holds the node's config, log and data dir.
+	// Host is the address the node listens on, which its peers' links,
+	// the clients' links and jetsam dial: empty for 127.0.0.1, or the
+	// address of the remote host it runs on.
+	Host string
+	// Dir holds the node's config, log and data dir (on its host).
 	Dir string
 	// Routes are the addresses this node dials to reach its peers: the
 	// proxies of its outgoing links.
@@ -66,11 +70,19 @@ func (s Spec) ConfigPath() string { return filepath.Join(s.Dir, "nats.conf") }
 func (s Spec) LogPath() string    { return filepath.Join(s.Dir, "nats.log") }
 func (s Spec) StderrPath() string { return filepath.Join(s.Dir, "stderr.log") }
 func (s Spec) DataDir() string    { return filepath.Join(s.Dir, "data") }
-func (s Spec) ClientURL() string  { return "nats://" + hostPort(s.ClientPort) }
+func (s Spec) ClientAddr() string { return s.addr(s.ClientPort) }
+func (s Spec) ClientURL() string  { return "nats://" + s.ClientAddr() }
 func (s Spec) ClusterAddr() string {
-	return hostPort(s.ClusterPort)
+	return s.addr(s.ClusterPort)
 }
-func (s Spec) MonitorURL() string { return "http://" + hostPort(s.HTTPPort) }
+func (s Spec) MonitorURL() string { return "http://" + s.addr(s.HTTPPort) }
+
+func (s Spec) addr(port int) string {
+	if s.Host == "" {
+		return hostPort(port)
+	}
+	return net.JoinHostPort(s.Host, strconv.Itoa(port))
+}
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
@@ -79,8 +91,8 @@ func (s Spec) Config() string {
 	var b strings.Builder
 	q := strconv.Quote
 	fmt.Fprintf(&b, "server_name: %s\n", q(s.Server()))
-	fmt.Fprintf(&b, "listen: %s\n", q(hostPort(s.ClientPort)))
-	fmt.Fprintf(&b, "http: %s\n", q(hostPort(s.HTTPPort)))
+	fmt.Fprintf(&b, "listen: %s\n", q(s.ClientAddr()))
+	fmt.Fprintf(&b, "http: %s\n", q(s.addr(s.HTTPPort)))
 	fmt.Fprintf(&b, "log_file: %s\n", q(s.LogPath()))
 	b.WriteString("logtime: true\nlogtime_utc: true\n")
 	if !AtLeast(s.ServerVersion, clusterPingsSince) {
@@ -100,7 +112,7 @@ func (s Spec) Config() string {
 	b.WriteString("}\n")
 	b.WriteString("cluster {\n")
 	fmt.Fprintf(&b, "  name: %s\n", q(ClusterName))
-	fmt.Fprintf(&b, "  listen: %s\n", q(hostPort(s.ClusterPort)))
+	fmt.Fprintf(&b, "  listen: %s\n", q(s.ClusterAddr()))
 	fmt.Fprintf(&b, "  advertise: %s\n", q(DeadAdvertise))
 	// Clients stay on the node they were given: no other URLs are sent.
 	b.WriteString("  no_advertise: true\n")

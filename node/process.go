@@ -26,10 +26,38 @@ type Node struct {
 	disk       *disk.Disk // the volatile disk under the data dir, if any
 	generation int        // how many times the node rejoined under a new name
 
+	// remote, when set, runs the process on another host (its Spec.Dir is
+	// a folder there); local is where its files are brought back to.
+	remote Process
+	local  string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the current process has exited
 	err  error         // how it exited
+}
+
+// Process is a node's process on another host, driven through that host's
+// agent: the same operations as a local child.
+type Process interface {
+	Start() error
+	Signal(sig syscall.Signal) error
+	// Kill ends the process at once and returns once it is gone.
+	Kill() error
+	Stop(grace time.Duration) error
+	Running() bool
+	Pid() int
+	DropUnsynced() (int64, error)
+	ExitReason() string
+}
+
+// Dir is the node's folder on this machine: where its config, log and data
+// are, or (for a node on another host) where they are brought back to.
+func (n *Node) Dir() string {
+	if n.local != "" {
+		return n.local
+	}
+	return n.Spec.Dir
 }
 
 // ErrNotRunning is returned for operations on a node whose process is gone.
@@ -42,6 +70,9 @@ func (n *Node) Name() string { return n.Spec.Name }
 // a Ctrl-C at the terminal reaches only jetsam, which then stops it in order;
 // and it is killed by the kernel if jetsam dies first.
 func (n *Node) Start() error {
+	if n.remote != nil {
+		return n.remote.Start()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd != nil && !exited(n.done) {
@@ -74,6 +105,9 @@ func (n *Node) Start() error {
 
 // Running reports whether the node's process is alive (running or paused).
 func (n *Node) Running() bool {
+	if n.remote != nil {
+		return n.remote.Running()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.cmd != nil && !exited(n.done)
@@ -81,6 +115,9 @@ func (n *Node) Running() bool {
 
 // Pid is the process id, or 0 when the node has never started.
 func (n *Node) Pid() int {
+	if n.remote != nil {
+		return n.remote.Pid()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd == nil || n.cmd.Process == nil {
@@ -91,6 +128,9 @@ func (n *Node) Pid() int {
 
 // Signal sends sig to the node's process.
 func (n *Node) Signal(sig syscall.Signal) error {
+	if n.remote != nil {
+		return n.remote.Signal(sig)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd == nil || exited(n.done) {
@@ -104,6 +144,9 @@ func (n *Node) Signal(sig syscall.Signal) error {
 
 // Kill ends the process at once (SIGKILL) and waits for it to be gone.
 func (n *Node) Kill() error {
+	if n.remote != nil {
+		return n.remote.Kill()
+	}
 	if err := n.Signal(syscall.SIGKILL); err != nil {
 		if errors.Is(err, ErrNotRunning) {
 			return nil
@@ -118,6 +161,9 @@ func (n *Node) Kill() error {
 // failure does, and returns how many bytes that was. The process must be
 // dead. It is an error without a volatile disk.
 func (n *Node) DropUnsynced() (int64, error) {
+	if n.remote != nil {
+		return n.remote.DropUnsynced()
+	}
 	if n.disk == nil {
 		return 0, fmt.Errorf("node %s has no volatile disk: power loss must be asked for when the cluster starts", n.Spec.Name)
 	}
@@ -134,6 +180,9 @@ func (n *Node) Resume() error { return n.Signal(syscall.SIGCONT) }
 // Stop asks the node to shut down (SIGTERM) and kills it if it has not exited
 // within grace.
 func (n *Node) Stop(grace time.Duration) error {
+	if n.remote != nil {
+		return n.remote.Stop(grace)
+	}
 	_ = n.Signal(syscall.SIGCONT) // a paused node cannot shut down
 	if err := n.Signal(syscall.SIGTERM); err != nil {
 		if errors.Is(err, ErrNotRunning) {
@@ -151,6 +200,17 @@ func (n *Node) Stop(grace time.Duration) error {
 
 // Wait blocks until the process exits or ctx ends.
 func (n *Node) Wait(ctx context.Context) error {
+	if n.remote != nil {
+		// No exit events cross the SSH channel: ask until it is gone.
+		for n.remote.Running() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		return nil
+	}
 	select {
 	case <-n.doneChan():
 		return nil
@@ -174,6 +234,9 @@ func (n *Node) doneChan() chan struct{} {
 // ExitReason explains why a node's process ended, from its exit status and
 // the last lines it logged.
 func (n *Node) ExitReason() string {
+	if n.remote != nil {
+		return n.remote.ExitReason()
+	}
 	n.mu.Lock()
 	err := n.err
 	n.mu.Unlock()

@@ -76,7 +76,7 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 			return 0, errorf("%s: %v", s.flag, err)
 		}
 		specs[i] = sp
-		if sideArgs[i], err = splitFlags(s.flags); err != nil {
+		if sideArgs[i], err = shellSplit(s.flags); err != nil {
 			return 0, errorf("%s-flags: %v", s.flag, err)
 		}
 	}
@@ -259,50 +259,4 @@ func relTo(base, path string) string {
 		return rel
 	}
 	return path
-}
-
-// splitFlags splits a string of flags as a shell would for simple quoting:
-// single and double quotes group, a backslash escapes the next character.
-func splitFlags(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inWord := false
-	var quote rune
-	escaped := false
-	for _, r := range s {
-		switch {
-		case escaped:
-			cur.WriteRune(r)
-			escaped = false
-		case r == '\\' && quote != '\'':
-			escaped, inWord = true, true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unclosed %c quote in %q", quote, s)
-	}
-	if escaped {
-		return nil, fmt.Errorf("%q ends with a backslash", s)
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }

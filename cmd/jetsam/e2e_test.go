@@ -167,7 +167,7 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--scenario", "meteor-shower"}, "there is no scenario \"meteor-shower\""},
 		{[]string{"compare", "--baseline", "nightly"}, "--baseline: \"nightly\" is not a server"},
 		{[]string{"compare", "--candidate-flags", "--seed 1"}, "--candidate-flags may not set --seed"},
-		{[]string{"compare", "--baseline-flags", "--nemesis 'meteor"}, "unclosed ' quote"},
+		{[]string{"compare", "--baseline-flags", "--nemesis 'meteor"}, "a single quote is not closed"},
 		{[]string{"compare", "--server-bin", "/bin/true"}, "compare chooses servers with --baseline and --candidate"},
 		{[]string{"compare", "--seeds", "0"}, "--seeds must be at least 1"},
 	}

@@ -70,28 +70,6 @@ func TestOverlay(t *testing.T) {
 	}
 }
 
-func TestSplitFlags(t *testing.T) {
-	good := map[string][]string{
-		``:                          nil,
-		`--nemesis kill  --rate 10`: {"--nemesis", "kill", "--rate", "10"},
-		`--name "a b" --x='c d'`:    {"--name", "a b", "--x=c d"},
-		`--a \"q\" --b 'it''s'`:     {"--a", `"q"`, "--b", "its"},
-		`--e ""`:                    {"--e", ""},
-		"--tab\t--newline\n--x":     {"--tab", "--newline", "--x"},
-	}
-	for in, want := range good {
-		got, err := splitFlags(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("splitFlags(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{`--a "open`, `--b 'open`, `--c \`} {
-		if _, err := splitFlags(in); err == nil {
-			t.Errorf("splitFlags(%q) accepted", in)
-		}
-	}
-}
-
 func TestCompareOrder(t *testing.T) {
 	str := func(steps []compareStep) string {
 		var b strings.Builder

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/disk"
 )
 
@@ -31,8 +32,10 @@ Usage:
   jetsam report DIR           rebuild a run folder's report.html from its files
   jetsam serve                browse every run of a store (--store, --addr)
   jetsam compare [flags]      run a baseline and a candidate server on the same seeds, side by side
+  jetsam soak [flags]         repeated runs with fresh seeds and rotating fault mixes, for a nightly
   jetsam scenarios            list the named scenarios (saved sets of run flags)
   jetsam node --config FILE   run one embedded nats-server (used by run)
+  jetsam agent                run one node and its links on a remote host, driven over SSH (used by run)
   jetsam version              print versions
 
 Run 'jetsam <command> --help' for a command's flags and their defaults.
@@ -71,10 +74,19 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		code, err = cmdServe(args[1:], stdout, stderr)
 	case "compare":
 		code, err = cmdCompare(args[1:], stdout, stderr)
+	case "soak":
+		code, err = cmdSoak(args[1:], stdout, stderr)
 	case "scenarios":
 		code, err = cmdScenarios(args[1:], stdout)
 	case "node":
 		code, err = cmdNode(args[1:], stderr)
+	case "agent":
+		// Started over SSH on each remote host; driven on stdin and stdout.
+		if err := node.ServeAgent(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(stderr, "jetsam agent: %v\n", err)
+			return exitCannot
+		}
+		return exitValid
 	case disk.GuardCommand:
 		// Started by run with volatile disks: unmounts them if run dies.
 		if err := disk.WaitThenUnmount(os.Stdin, args[1:]); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
+	"github.com/jetsam-dev/jetsam/node/remote"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/spf13/pflag"
 )
@@ -115,6 +116,40 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	str("server-version", "", "run nodes of this released nats-server (e.g. v2.12.1), built once from the Go module proxy and cached (needs the go command)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Version, Value: v}) })
 	str("server-src", "", "run nodes built from this nats-server source tree, cached by its commit and a hash of uncommitted changes (needs the go command)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Src, Value: v}) })
 	str("server-bin", "", "run nodes with this nats-server binary (default: the server embedded in jetsam)", func(c *jetsam.Config, v string) { c.SetServer(build.Spec{Kind: build.Bin, Value: v}) })
+	hostsFile := fs.String("hosts", "", "run the nodes on remote hosts over SSH: a file with one user@host[:port] per line, one host per node")
+	rf.apply["hosts"] = func(c *jetsam.Config) error {
+		hs, err := remote.ReadHostsFile(*hostsFile)
+		if err != nil {
+			return cliError{err.Error()}
+		}
+		c.Hosts = nil
+		for _, h := range hs {
+			c.Hosts = append(c.Hosts, h.String())
+		}
+		if !rf.fs.Changed("nodes") {
+			c.Nodes = len(c.Hosts)
+		}
+		return nil
+	}
+	host := fs.StringArray("host", nil, "a remote host for one node, user@host[:port]; repeat it, once per node (instead of --hosts)")
+	rf.apply["host"] = func(c *jetsam.Config) error {
+		c.Hosts = nil
+		for _, h := range *host {
+			hh, err := remote.ParseHost(h)
+			if err != nil {
+				return cliError{err.Error()}
+			}
+			c.Hosts = append(c.Hosts, hh.String())
+		}
+		if !rf.fs.Changed("nodes") {
+			c.Nodes = len(c.Hosts)
+		}
+		return nil
+	}
+	str("ssh-key", "", "private key for the hosts (default: the keys of the SSH agent at $SSH_AUTH_SOCK)", func(c *jetsam.Config, v string) { c.SSHKey = v })
+	str("known-hosts", "", "known_hosts file the hosts' keys are checked against (default ~/.ssh/known_hosts)", func(c *jetsam.Config, v string) { c.KnownHosts = v })
+	boolean("ssh-insecure", "do not check the hosts' keys (for a throwaway lab only)", func(c *jetsam.Config, v bool) { c.SSHInsecure = v })
+	str("remote-dir", node.DefaultRemoteDir, "jetsam's folder on each host: its binaries, and each run's node folders until they are brought back", func(c *jetsam.Config, v string) { c.RemoteDir = v })
 	str("cut-mode", d.CutMode, "how a cut link treats new connections: hold (unanswered, like a dropped SYN) or refuse (reset at once)", func(c *jetsam.Config, v string) { c.CutMode = v })
 	dur("latency", d.Latency, "delay the latency package adds to each byte on a link, both ways", func(c *jetsam.Config, v jetsam.Duration) { c.Latency = v })
 	dur("jitter", d.Jitter, "the latency package's delay varies by up to this much either way (bytes stay in order)", func(c *jetsam.Config, v jetsam.Duration) { c.Jitter = v })
@@ -150,8 +185,21 @@ func (rf *runFlags) overlay(cfg *jetsam.Config) error {
 	if servers > 1 {
 		return errorf("give at most one of --server-version, --server-src and --server-bin")
 	}
-	// A count per node needs the node count first.
-	slices.SortStableFunc(changed, func(a, b string) int { return boolInt(a == "concurrency") - boolInt(b == "concurrency") })
+	if rf.fs.Changed("hosts") && rf.fs.Changed("host") {
+		return errorf("give the hosts either in a --hosts file or with --host, not both")
+	}
+	// A count per node needs the node count first, which the hosts may
+	// give.
+	rank := func(f string) int {
+		switch f {
+		case "hosts", "host":
+			return 0
+		case "concurrency":
+			return 2
+		}
+		return 1
+	}
+	slices.SortStableFunc(changed, func(a, b string) int { return rank(a) - rank(b) })
 	for _, name := range changed {
 		if err := rf.apply[name](cfg); err != nil {
 			return err
@@ -312,6 +360,21 @@ func replayCommand(c jetsam.Config) []string {
 	}
 	if sp := c.Server(); sp.Kind != build.Embedded {
 		cmd = append(cmd, "--server-"+sp.Kind, sp.Value)
+	}
+	for _, h := range c.Hosts {
+		cmd = append(cmd, "--host", h)
+	}
+	if len(c.Hosts) > 0 {
+		cmd = append(cmd, "--remote-dir", c.RemoteDir)
+		if c.SSHKey != "" {
+			cmd = append(cmd, "--ssh-key", c.SSHKey)
+		}
+		if c.KnownHosts != "" {
+			cmd = append(cmd, "--known-hosts", c.KnownHosts)
+		}
+		if c.SSHInsecure {
+			cmd = append(cmd, "--ssh-insecure")
+		}
 	}
 	return cmd
 }

@@ -84,13 +84,44 @@ type Link struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// remote, when set, is where the link really runs (beside a node on
+	// another host): every change goes there, and addr is its address.
+	remote Remote
+	addr   string
+}
+
+// Remote carries out a link's changes where the link runs: beside its
+// node on another host.
+type Remote interface {
+	Block(fwd, rev bool) error
+	SetLatency(delay, jitter time.Duration) error
+	SetBandwidth(bytesPerSecond int64) error
+	SetRefuse(refuse bool) error
+	Reset() (int, error)
+	Stats() (Stats, error)
+	Close() error
+}
+
+// NewRemote returns the controller's handle on a link running elsewhere,
+// at addr on its own host. It is cut, slowed and counted like a local link;
+// cuts are mirrored here so Blocked answers without asking.
+func NewRemote(from, to, addr string, r Remote) *Link {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Link{From: from, To: to, target: addr, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}, remote: r, addr: addr}
 }
 
 // Listen starts a link from node from to node to on an ephemeral loopback
 // port, forwarding each connection to target, the cluster address of to.
 // The port is held until Close, so it cannot be taken by anyone else.
 func Listen(from, to, target string) (*Link, error) {
-	if err := checkLoopback(target); err != nil {
+	return ListenAllowing(from, to, target)
+}
+
+// ListenAllowing is Listen for a target that may also be one of the
+// allowed addresses (the project's own remote hosts), besides loopback.
+func ListenAllowing(from, to, target string, allowed ...string) (*Link, error) {
+	if err := checkTarget(target, allowed); err != nil {
 		return nil, fmt.Errorf("proxy %s->%s: %w", from, to, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -112,21 +143,35 @@ func Listen(from, to, target string) (*Link, error) {
 	return l, nil
 }
 
-// checkLoopback rejects targets off this machine: jetsam's clusters are
-// local, and a proxy must never become a path to anywhere else.
-func checkLoopback(target string) error {
+// checkTarget rejects targets off this machine other than the hosts the
+// user named: a proxy must never become a path to anywhere else.
+func checkTarget(target string, allowed []string) error {
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
 		return fmt.Errorf("target %q: %w", target, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("target %q: not a loopback IP address", target)
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("target %q: not an IP address", target)
 	}
-	return nil
+	if ip.IsLoopback() {
+		return nil
+	}
+	for _, a := range allowed {
+		if aip := net.ParseIP(a); aip != nil && aip.Equal(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("target %q: not a loopback IP address nor one of the run's hosts", target)
 }
 
 // Addr is the address nodes dial to reach To through the link.
-func (l *Link) Addr() string { return l.ln.Addr().String() }
+func (l *Link) Addr() string {
+	if l.remote != nil {
+		return l.addr
+	}
+	return l.ln.Addr().String()
+}
 
 // Block stops all traffic of the link in both directions; see BlockDirection.
 func (l *Link) Block() { l.BlockDirection(true, true) }
@@ -145,6 +190,9 @@ func (l *Link) Unblock() { l.BlockDirection(false, false) }
 func (l *Link) BlockDirection(fwd, rev bool) {
 	l.fwd.gate.set(fwd)
 	l.rev.gate.set(rev)
+	if l.remote != nil {
+		_ = l.remote.Block(fwd, rev)
+	}
 }
 
 // Blocked reports whether either direction of the link is cut.
@@ -171,12 +219,19 @@ func (l *Link) SetLatency(delay, jitter time.Duration) {
 		lat = &latency{delay: max(delay, 0), jitter: max(jitter, 0)}
 	}
 	l.latency.Store(lat)
+	if l.remote != nil {
+		_ = l.remote.SetLatency(delay, jitter)
+	}
 }
 
 // SetBandwidth caps each direction of the link at bytesPerSecond, with a
 // burst of one read buffer; 0 removes the cap. Connections share their
 // direction's cap.
 func (l *Link) SetBandwidth(bytesPerSecond int64) {
+	if l.remote != nil {
+		_ = l.remote.SetBandwidth(bytesPerSecond)
+		return
+	}
 	for _, d := range []*direction{&l.fwd, &l.rev} {
 		var lim *limit
 		if bytesPerSecond > 0 {
@@ -195,13 +250,22 @@ func (l *Link) SetBandwidth(bytesPerSecond int64) {
 // accepted while either direction is cut is held unanswered, like a dropped
 // SYN; with refuse it is reset at once, like a refused connection.
 // Connections already accepted are not affected.
-func (l *Link) SetRefuse(refuse bool) { l.refuse.Store(refuse) }
+func (l *Link) SetRefuse(refuse bool) {
+	l.refuse.Store(refuse)
+	if l.remote != nil {
+		_ = l.remote.SetRefuse(refuse)
+	}
+}
 
 // Reset resets every connection of the link, held ones included, as a pulled
 // cable would: both of its sockets close with a reset (RST), not an EOF, and
 // whatever the link held or delayed for it is dropped. It returns how many
 // connections it reset. Later connections are not affected.
 func (l *Link) Reset() int {
+	if l.remote != nil {
+		n, _ := l.remote.Reset()
+		return n
+	}
 	n := 0
 	for _, c := range l.tracked() {
 		if c.shut(true) {
@@ -216,6 +280,10 @@ func (l *Link) Reset() int {
 
 // Stats returns the link's counters.
 func (l *Link) Stats() Stats {
+	if l.remote != nil {
+		st, _ := l.remote.Stats()
+		return st
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return Stats{
@@ -246,6 +314,10 @@ func (l *Link) Conns() []ConnInfo {
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
 		l.cancel()
+		if l.remote != nil {
+			l.closeErr = l.remote.Close()
+			return
+		}
 		if err := l.ln.Close(); err != nil {
 			l.closeErr = fmt.Errorf("proxy %s->%s: close: %w", l.From, l.To, err)
 		}
