@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,19 +128,7 @@ const sourceMark = "Starting nats-server (jetsam source build)"
 // module cache into a writable folder and changes its start-up banner.
 func copyServerSource(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-json", "github.com/nats-io/nats-server/v2").Output()
-	testenv.Require(t, err)
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		t.Fatalf("module cache: %v %s", err, out)
-	}
-	dst := filepath.Join(t.TempDir(), "nats-server")
-	if out, err := exec.Command("cp", "-r", mod.Dir, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy: %v %s", err, out)
-	}
-	if out, err := exec.Command("chmod", "-R", "u+w", dst).CombinedOutput(); err != nil {
-		t.Fatalf("chmod: %v %s", err, out)
-	}
+	dst := testenv.ServerSource(t)
 	f := filepath.Join(dst, "server", "server.go")
 	b, err := os.ReadFile(f)
 	if err != nil {

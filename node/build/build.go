@@ -156,49 +156,61 @@ func prepareVersion(ctx context.Context, spec Spec, o Options) (*Server, error) 
 	dir := filepath.Join(o.CacheDir, "version", spec.Value)
 	bin := filepath.Join(dir, "nats-server")
 	s := &Server{Spec: spec, Binary: bin, Command: []string{bin}, Version: strings.TrimPrefix(spec.Value, "v"), Identity: spec.Value}
-	if exists(bin) {
-		s.Cached = true
-		return s, nil
-	}
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if exists(bin) { // built by another jetsam while this one waited
-		s.Cached = true
-		return s, nil
-	}
-	goBin, err := goTool()
-	if err != nil {
-		return nil, fmt.Errorf("building nats-server %s needs %w", spec.Value, err)
-	}
-	o.Log("jetsam: building nats-server %s from the Go module proxy (once; cached in %s)", spec.Value, dir)
+	return s, cachedBuild(s, dir, "nats-server "+spec.Value, func(goBin string) error {
+		return buildVersion(ctx, goBin, spec.Value, dir, bin, o)
+	})
+}
+
+func buildVersion(ctx context.Context, goBin, version, dir, bin string, o Options) error {
+	o.Log("jetsam: building nats-server %s from the Go module proxy (once; cached in %s)", version, dir)
 	tmp, err := os.MkdirTemp(dir, ".gobin-")
 	if err != nil {
-		return nil, fmt.Errorf("cannot write the build cache %s: %w", dir, err)
+		return fmt.Errorf("cannot write the build cache %s: %w", dir, err)
 	}
 	defer os.RemoveAll(tmp)
 	// go install of module@version builds in a temporary module of Go's own,
 	// with the release's own go.mod, so its dependency pins apply.
-	cmd := exec.CommandContext(ctx, goBin, "install", "-trimpath", "-ldflags", "-s -w", "github.com/nats-io/nats-server/v2@"+spec.Value)
+	cmd := exec.CommandContext(ctx, goBin, "install", "-trimpath", "-ldflags", "-s -w", "github.com/nats-io/nats-server/v2@"+version)
 	cmd.Env = append(buildEnv(), "GOBIN="+tmp)
 	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("building nats-server %s was interrupted", spec.Value)
+			return fmt.Errorf("building nats-server %s was interrupted", version)
 		}
 		msg := lastLines(out, 3)
 		if strings.Contains(msg, "unknown revision") || strings.Contains(msg, "not available") || strings.Contains(msg, "invalid version") || strings.Contains(msg, "no matching versions") || strings.Contains(msg, "not found") {
-			return nil, fmt.Errorf("nats-server version %s does not exist (go install said: %s): pick a released tag", spec.Value, msg)
+			return fmt.Errorf("nats-server version %s does not exist (go install said: %s): pick a released tag", version, msg)
 		}
-		return nil, fmt.Errorf("could not build nats-server %s: %s", spec.Value, msg)
+		return fmt.Errorf("could not build nats-server %s: %s", version, msg)
 	}
 	if err := os.Rename(filepath.Join(tmp, "nats-server"), bin); err != nil {
-		return nil, fmt.Errorf("could not keep the built nats-server %s: %w", spec.Value, err)
+		return fmt.Errorf("could not keep the built nats-server %s: %w", version, err)
 	}
-	return s, nil
+	return nil
+}
+
+// cachedBuild fills s from the cache, or builds it there once: under a
+// lock, so a second jetsam waits and then finds the first one's build.
+func cachedBuild(s *Server, dir, what string, build func(goBin string) error) error {
+	if exists(s.Binary) {
+		s.Cached = true
+		return nil
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if exists(s.Binary) { // built by another jetsam while this one waited
+		s.Cached = true
+		return nil
+	}
+	goBin, err := goTool()
+	if err != nil {
+		return fmt.Errorf("building %s needs %w", what, err)
+	}
+	return build(goBin)
 }
 
 // gitCommitVar is the nats-server variable its own builds inject the commit
@@ -225,23 +237,13 @@ func prepareSrc(ctx context.Context, spec Spec, o Options) (*Server, error) {
 	dir := filepath.Join(o.CacheDir, "src", id)
 	bin := filepath.Join(dir, "nats-server")
 	s := &Server{Spec: Spec{Kind: Src, Value: root}, Binary: bin, Command: []string{bin}, Version: version, Identity: id}
-	if exists(bin) {
-		s.Cached = true
-		return s, nil
-	}
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if exists(bin) {
-		s.Cached = true
-		return s, nil
-	}
-	goBin, err := goTool()
-	if err != nil {
-		return nil, fmt.Errorf("building %s needs %w", spec.Value, err)
-	}
+	return s, cachedBuild(s, dir, spec.Value, func(goBin string) error {
+		return buildSrc(ctx, goBin, spec.Value, root, id, bin, o)
+	})
+}
+
+func buildSrc(ctx context.Context, goBin, name, root, id, bin string, o Options) error {
+	dir := filepath.Dir(bin)
 	o.Log("jetsam: building nats-server from %s (build %s, cached in %s)", root, id, dir)
 	tmp := bin + ".tmp"
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X "+gitCommitVar+"="+id, "-o", tmp, ".")
@@ -250,14 +252,14 @@ func prepareSrc(ctx context.Context, spec Spec, o Options) (*Server, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("building %s was interrupted", spec.Value)
+			return fmt.Errorf("building %s was interrupted", name)
 		}
-		return nil, fmt.Errorf("could not build the nats-server tree %s: %s", spec.Value, lastLines(out, 5))
+		return fmt.Errorf("could not build the nats-server tree %s: %s", name, lastLines(out, 5))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
-		return nil, fmt.Errorf("could not keep the built nats-server: %w", err)
+		return fmt.Errorf("could not keep the built nats-server: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 var binVersionRe = regexp.MustCompile(`^nats-server: v(\S+)`)

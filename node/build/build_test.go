@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,17 +154,7 @@ func TestSourceTreeBuildIsCached(t *testing.T) {
 	if _, err := goTool(); err != nil {
 		testenv.Require(t, err)
 	}
-	out, err := exec.Command("go", "list", "-m", "-json", "github.com/nats-io/nats-server/v2").Output()
-	testenv.Require(t, err)
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		t.Fatalf("module cache: %v %s", err, out)
-	}
-	src := filepath.Join(t.TempDir(), "nats-server")
-	if out, err := exec.Command("cp", "-r", mod.Dir, src).CombinedOutput(); err != nil {
-		t.Fatalf("copy: %v %s", err, out)
-	}
-	exec.Command("chmod", "-R", "u+w", src).Run()
+	src := testenv.ServerSource(t)
 	f := filepath.Join(src, "server", "const.go")
 	b, _ := os.ReadFile(f)
 	if err := os.WriteFile(f, append(b, []byte("\n// changed by jetsam's build test\n")...), 0o644); err != nil {
