@@ -196,7 +196,7 @@ func (c *Cluster) stopRemote(grace time.Duration) error {
 					err = errors.Join(err, ferr)
 				}
 			}
-			if _, rerr := hn.client.Run(ctx, "rm -rf -- "+remote.ShellQuote(hn.runDir)+"; rmdir -- "+remote.ShellQuote(path.Dir(hn.runDir))+" 2>/dev/null; true"); rerr != nil {
+			if _, rerr := hn.client.Run(ctx, "rm -rf -- "+remote.ShellQuote(hn.runDir)); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
 			errs[i] = errors.Join(err, c.endAgent(hn))
@@ -204,6 +204,16 @@ func (c *Cluster) stopRemote(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	// The run's folder once every node's is gone: after them all, since
+	// hosts may share a filesystem.
+	for _, hn := range c.hosts {
+		if hn != nil && hn.runDir != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, _ = hn.client.Run(ctx, "rmdir -- "+remote.ShellQuote(path.Dir(hn.runDir))+" 2>/dev/null; true")
+			cancel()
+			hn.runDir = ""
+		}
+	}
 	return errors.Join(errs...)
 }
 

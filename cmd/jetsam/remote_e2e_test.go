@@ -139,7 +139,7 @@ func TestRemoteRunKilledHalfWay(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.cmd.Wait()
+	<-s.done // startJetsam's own Wait reaps it
 	if !waitUntil(30*time.Second, func() bool { return len(hostProcesses(t, lab)) == 0 }) {
 		t.Fatalf("30s after the controller died, still running on the hosts: %v", hostProcesses(t, lab))
 	}
