@@ -21,7 +21,7 @@ func labArgs(t *testing.T, lab *sshlab.Lab) []string {
 	if err := os.WriteFile(hosts, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"--hosts", hosts, "--ssh-key", lab.KeyFile(), "--known-hosts", lab.KnownHosts(), "--remote-dir", "/tmp/jetsam-lab"}
+	return []string{"--hosts", hosts, "--ssh-key", lab.KeyFile(), "--known-hosts", lab.KnownHosts(), "--remote-dir", filepath.Join(lab.Dir(), "remote")}
 }
 
 // hostProcesses lists what still runs on each host besides its sshd.
@@ -115,7 +115,7 @@ func TestRemoteHostsPartition(t *testing.T) {
 		t.Errorf("processes left on the hosts: %v", left)
 	}
 	for i := range lab.Hosts() {
-		out, _ := lab.Exec(i, "sh", "-c", "ls /tmp/jetsam-lab/runs 2>/dev/null")
+		out, _ := lab.Exec(i, "sh", "-c", "ls "+filepath.Join(lab.Dir(), "remote", "runs")+" 2>/dev/null")
 		if strings.TrimSpace(string(out)) != "" {
 			t.Errorf("host %d still has run folders: %s", i, out)
 		}
