@@ -21,12 +21,15 @@ import (
 // Config is everything that defines a run. It is stored in test.json, and a
 // run replayed from it faces the same fault schedule and draws the same ops.
 type Config struct {
-	Name            string   `json:"name"`
-	Store           string   `json:"store"`
-	Nodes           int      `json:"nodes"`
-	Replicas        int      `json:"replicas"`
-	Workload        string   `json:"workload"`
-	Concurrency     int      `json:"concurrency"`
+	Name        string `json:"name"`
+	Store       string `json:"store"`
+	Nodes       int    `json:"nodes"`
+	Replicas    int    `json:"replicas"`
+	Workload    string `json:"workload"`
+	Concurrency int    `json:"concurrency"`
+	// Readers are read-only clients per node, beside Concurrency, for each
+	// workload that reads.
+	Readers         int      `json:"readers"`
 	Rate            float64  `json:"rate"`
 	Keys            int      `json:"keys"`
 	OpsPerKey       int      `json:"ops_per_key"`
@@ -122,6 +125,7 @@ func Defaults() Config {
 		Replicas:        3,
 		Workload:        "kv",
 		Concurrency:     0, // 2 per node
+		Readers:         1,
 		Rate:            1000,
 		Keys:            8,
 		OpsPerKey:       200,
@@ -208,6 +212,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--workload names no workload: give one or more of %s", strings.Join(workload.Names, ", "))
 	case c.Concurrency < 1:
 		return fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency)
+	case c.Readers < 0 || c.Readers > 16:
+		return fmt.Errorf("--readers must be between 0 and 16 read-only clients per node, got %d", c.Readers)
 	case c.Rate < 0:
 		return fmt.Errorf("--rate must not be negative (0 is unlimited), got %g", c.Rate)
 	case c.Keys < 1:

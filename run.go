@@ -63,6 +63,10 @@ type RunOptions struct {
 	StatusIsTerminal bool
 	// Command is the command line that replays this run.
 	Command []string
+
+	// beforeRecover, in this package's tests, acts on the cluster after
+	// the last heal, before the wait for recovery: to break it for good.
+	beforeRecover func(*node.Cluster)
 }
 
 // Bucket is the KV bucket the register workload uses.
@@ -101,7 +105,7 @@ func Run(ctx context.Context, cfg Config, ro RunOptions) (out *Outcome, err erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	r := &runner{cfg: cfg, ro: ro, dir: dir, logf: logf}
+	r := &runner{cfg: cfg, ro: ro, dir: dir, logf: logf, stopStatus: func() {}}
 	setup := "setup"
 	r.current.Store(&setup)
 	cfgJSON, _ := json.Marshal(cfg)
@@ -140,6 +144,8 @@ type runner struct {
 	workloads []workload.Workload
 	rec       *history.Recorder
 	stopOnce  sync.Once
+	// stopStatus ends the progress line.
+	stopStatus func()
 	// current is the phase shown on the status line.
 	current atomic.Pointer[string]
 }
@@ -155,19 +161,58 @@ func (r *runner) phase(p string) {
 }
 
 func (r *runner) run(ctx context.Context) (*Outcome, error) {
-	cfg := r.cfg
 	defer r.teardown()
-
-	// Setup: nothing has been tested if this fails.
-	setupErr := func(err error) (*Outcome, error) {
+	if err := r.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted during setup: %w", err)
+		}
 		r.test.Run.Error = err.Error()
 		r.test.Run.Ended = time.Now().UTC()
 		_ = r.saveTest()
 		return &Outcome{Dir: r.dir, Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	runErr := r.mainPhase(ctx)
+	interrupted := ctx.Err() != nil
+	if !interrupted && runErr == nil {
+		r.recoverAndRead(ctx)
+		interrupted = ctx.Err() != nil
+	}
+	// The links' counters at the end, for the results.
+	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "links", Links: r.target.LinkStats()})
+	if runErr != nil {
+		r.test.Run.Error = runErr.Error()
+	}
+	r.test.Run.Interrupted = interrupted
+	if interrupted {
+		r.logf("jetsam: interrupted; stopping the cluster and checking the history so far")
+	}
+	return r.checkAndStore()
+}
+
+// setup prepares the server, starts the cluster, sets up the workloads and
+// opens the history. Nothing has been tested if it fails.
+func (r *runner) setup(ctx context.Context) error {
+	if err := r.startCluster(ctx); err != nil {
+		return err
+	}
+	if err := r.setupWorkloads(ctx); err != nil {
+		return fmt.Errorf("could not set up the workload: %w", err)
+	}
+	rec, err := history.Create(filepath.Join(r.dir, results.HistoryFile))
+	if err != nil {
+		return err
+	}
+	r.rec = rec
+	r.test.Run.HistoryStarted = rec.Start().UTC()
+	return nil
+}
+
+// startCluster builds or finds the server under test and starts the nodes.
+func (r *runner) startCluster(ctx context.Context) error {
+	cfg := r.cfg
 	srv, err := build.Prepare(ctx, cfg.Server(), build.Options{Self: cfg.NodeCommand, EmbeddedVersion: node.ServerVersion, Log: r.logf})
 	if err != nil {
-		return setupErr(err)
+		return err
 	}
 	r.test.Server = &results.ServerInfo{
 		Spec: srv.Spec.String(), Identity: srv.Identity, Binary: srv.Binary, Cached: srv.Cached, BuildSeconds: srv.BuildSeconds,
@@ -178,7 +223,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	var hosts *node.Hosts
 	if len(cfg.Hosts) > 0 {
 		if hosts, err = r.connectHosts(ctx, srv); err != nil {
-			return setupErr(err)
+			return err
 		}
 	}
 	r.logf("jetsam: starting %d nodes (nats-server %s)", cfg.Nodes, srv.Identity)
@@ -189,12 +234,19 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
 	})
 	if err != nil {
-		return setupErr(fmt.Errorf("could not start the cluster: %w", err))
+		return fmt.Errorf("could not start the cluster: %w", err)
 	}
 	r.cluster = cluster
 	r.test.Run.ReadySeconds = cluster.ReadyIn.Seconds()
-	// What really runs, in the servers' own words.
-	for _, rep := range cluster.Reported(ctx) {
+	r.recordReported(ctx, srv)
+	r.logf("jetsam: cluster of %d nodes ready in %.2fs", cfg.Nodes, cluster.ReadyIn.Seconds())
+	return nil
+}
+
+// recordReported puts what the nodes say they run, and their ports, into
+// test.json.
+func (r *runner) recordReported(ctx context.Context, srv *build.Server) {
+	for _, rep := range r.cluster.Reported(ctx) {
 		if srv.Spec.Kind == build.Embedded {
 			// The embedded server takes its commit from jetsam's own build
 			// info: it would name jetsam's commit, not a nats-server one.
@@ -204,79 +256,92 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		r.test.Versions.NatsServer = rep.Version
 	}
 	r.logf("jetsam: nats-server %s", r.test.Server.Summary())
-	for _, n := range cluster.Nodes() {
+	for _, n := range r.cluster.Nodes() {
 		s := n.Spec
 		r.test.Run.Nodes = append(r.test.Run.Nodes, results.NodeInfo{Name: s.Name, ClientPort: s.ClientPort, ClusterPort: s.ClusterPort, HTTPPort: s.HTTPPort})
 	}
-	r.logf("jetsam: cluster of %d nodes ready in %.2fs", cfg.Nodes, cluster.ReadyIn.Seconds())
+}
 
+// setupWorkloads gives every client a link of its own to its node, makes
+// the workloads and creates their streams.
+func (r *runner) setupWorkloads(ctx context.Context) error {
+	cfg, cluster := r.cfg, r.cluster
 	// Each client reaches its node through a proxy of its own, so it can be
 	// cut off without touching the routes.
 	r.target = &target{c: cluster, clients: map[string]string{}}
 	cluster.Net().SetRefuse(cfg.CutMode == CutRefuse)
 	names := strings.Split(cfg.Workload, ",")
-	for wi, name := range names {
+	counts, total := make([]int, len(names)), 0
+	for i, name := range names {
+		counts[i] = cfg.Concurrency + r.readers(name)
+		total += counts[i]
+	}
+	first := 0
+	for i, name := range names {
 		o := workload.Options{
 			Replicas: cfg.Replicas, Rate: cfg.Rate / float64(len(names)), ReadMode: cfg.ReadMode,
 			OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
-			FirstProcess: wi * cfg.Concurrency, Stride: len(names) * cfg.Concurrency, Isolate: r.isolate,
+			FirstProcess: first, Stride: total, Isolate: r.isolate,
 		}
-		for i := 0; i < cfg.Concurrency; i++ {
-			nodeName := cluster.Nodes()[i%cfg.Nodes].Spec.Name
-			linkName := fmt.Sprintf("c%d", o.FirstProcess+i)
+		for c := 0; c < counts[i]; c++ {
+			nodeName := cluster.Nodes()[c%cfg.Nodes].Spec.Name
+			linkName := fmt.Sprintf("c%d", first+c)
 			addr, err := cluster.AddClientLink(linkName, nodeName)
 			if err != nil {
-				return setupErr(err)
+				return err
 			}
 			r.target.clients[linkName] = nodeName
-			o.Clients = append(o.Clients, workload.Endpoint{Node: nodeName, URL: "nats://" + addr})
+			o.Clients = append(o.Clients, workload.Endpoint{Node: nodeName, URL: "nats://" + addr, ReadOnly: c >= cfg.Concurrency})
 		}
-		switch name {
-		case workload.NameKV:
-			r.workloads = append(r.workloads, workload.NewKV(workload.KVOptions{Options: o, Bucket: Bucket, Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey}))
-		case workload.NameLog:
-			r.workloads = append(r.workloads, workload.NewLog(o))
-		case workload.NameQueue:
-			r.workloads = append(r.workloads, workload.NewQueue(o))
-		}
+		first += counts[i]
+		r.workloads = append(r.workloads, newWorkload(name, o, cfg))
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	for _, w := range r.workloads {
-		if err = w.Setup(sctx); err != nil {
-			err = fmt.Errorf("%s: %w", w.Name(), err)
-			break
+		if err := w.Setup(sctx); err != nil {
+			return fmt.Errorf("%s: %w", w.Name(), err)
 		}
-		if err = waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, w.Stream()) }); err != nil {
-			break
+		if err := waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, w.Stream()) }); err != nil {
+			return err
 		}
 	}
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted during setup")
-		}
-		return setupErr(fmt.Errorf("could not set up the workload: %w", err))
-	}
+	return nil
+}
 
-	rec, err := history.Create(filepath.Join(r.dir, results.HistoryFile))
-	if err != nil {
-		return setupErr(err)
+// readers is how many read-only clients a workload gets: a count per node
+// for a workload that reads while faults are active.
+func (r *runner) readers(name string) int {
+	if r.cfg.ReadMode == workload.ReadNone || !workload.Reads(name) {
+		return 0
 	}
-	r.rec = rec
-	r.test.Run.HistoryStarted = rec.Start().UTC()
+	return r.cfg.Readers * r.cfg.Nodes
+}
 
-	// Main phase: clients and nemesis until the time limit.
+func newWorkload(name string, o workload.Options, cfg Config) workload.Workload {
+	switch name {
+	case workload.NameLog:
+		return workload.NewLog(o)
+	case workload.NameQueue:
+		return workload.NewQueue(o)
+	}
+	return workload.NewKV(workload.KVOptions{Options: o, Bucket: Bucket, Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey})
+}
+
+// mainPhase runs the clients and the nemesis until the time limit.
+func (r *runner) mainPhase(ctx context.Context) error {
+	cfg := r.cfg
 	r.phase("main")
-	nem := nemesis.New(r.target, rec, nemesis.Options{
+	nem := nemesis.New(r.target, r.rec, nemesis.Options{
 		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
 		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, CorruptFiles: cfg.CorruptFiles, Streams: streamsOf(r.workloads), Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
 		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
 	})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
-	stopStatus := r.status(mctx, nem)
+	defer mcancel()
+	r.stopStatus = r.status(ctx, nem)
 	var wg sync.WaitGroup
 	var runErr error
-	wg.Add(1 + len(r.workloads))
 	var errMu sync.Mutex
 	fail := func(err error) {
 		errMu.Lock()
@@ -284,6 +349,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		errMu.Unlock()
 		mcancel()
 	}
+	wg.Add(1 + len(r.workloads))
 	go func() {
 		defer wg.Done()
 		defer catch(fail)
@@ -293,79 +359,87 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		go func() {
 			defer wg.Done()
 			defer catch(fail)
-			if err := w.Run(mctx, rec); err != nil {
+			if err := w.Run(mctx, r.rec); err != nil {
 				fail(fmt.Errorf("%s: %w", w.Name(), err))
 			}
 		}()
 	}
 	wg.Wait()
-	mcancel()
-	interrupted := ctx.Err() != nil
+	return runErr
+}
 
-	// Recovery and final reads, unless the run was stopped.
-	if !interrupted && runErr == nil {
-		r.phase("recover")
-		began := time.Now()
-		rctx, rcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
-		err := waitFor(rctx, r.recovered)
-		rcancel()
-		if err != nil {
-			r.logf("jetsam: cluster did not fully recover within %s (%v); final reads go ahead", cfg.RecoverTimeout, err)
-		} else {
-			r.test.Run.RecoverSeconds = time.Since(began).Seconds()
-			r.logf("jetsam: cluster recovered in %.2fs", r.test.Run.RecoverSeconds)
+// recoverAndRead waits for the cluster to recover after the last heal,
+// recording what it saw, then runs every workload's final reads. The final
+// reads go ahead even when the cluster did not recover: what they can
+// still read is part of the finding.
+func (r *runner) recoverAndRead(ctx context.Context) {
+	r.phase("recover")
+	if r.ro.beforeRecover != nil {
+		r.ro.beforeRecover(r.cluster)
+	}
+	recovered := r.awaitRecovery(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	r.phase("final")
+	limit := time.Duration(r.cfg.RecoverTimeout)
+	if !recovered {
+		// Reads of a cluster that did not recover mostly fail: a short try
+		// shows what can still be read.
+		limit = min(limit, unrecoveredFinalLimit)
+	}
+	// The log reads each replica alone, cutting nodes off in turn: it
+	// goes last.
+	for _, w := range sortedForFinal(r.workloads) {
+		fctx, fcancel := context.WithTimeout(ctx, limit)
+		if err := w.Final(fctx, r.rec); err != nil {
+			r.logf("jetsam: final reads of %s incomplete: %v", w.Name(), err)
 		}
-		r.phase("final")
-		// The log reads each replica alone, cutting nodes off in turn: it
-		// goes last.
-		for _, w := range sortedForFinal(r.workloads) {
-			fctx, fcancel := context.WithTimeout(ctx, time.Duration(cfg.RecoverTimeout))
-			if err := w.Final(fctx, rec); err != nil {
-				r.logf("jetsam: final reads of %s incomplete: %v", w.Name(), err)
-			}
-			fcancel()
-		}
-		interrupted = ctx.Err() != nil
+		fcancel()
 	}
-	stopStatus()
-	// The links' counters at the end, for the results.
-	rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "links", Links: r.target.LinkStats()})
-	if runErr != nil {
-		r.test.Run.Error = runErr.Error()
+	if ctx.Err() == nil {
+		r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: history.FFinalDone})
 	}
-	r.test.Run.Interrupted = interrupted
-	if interrupted {
-		r.logf("jetsam: interrupted; stopping the cluster and checking the history so far")
-	}
+}
 
+// unrecoveredFinalLimit bounds each workload's final reads when the cluster
+// did not recover.
+const unrecoveredFinalLimit = 15 * time.Second
+
+// checkAndStore stops the cluster, checks the history, and writes the
+// results and the report. An incomplete run, as test.json records it, is
+// at best unknown.
+func (r *runner) checkAndStore() (*Outcome, error) {
+	r.stopStatus()
 	// Stop everything before checking, so a slow check holds no processes.
 	r.teardown()
-	r.phase("check")
-	if err := rec.Close(); err != nil {
+	if err := r.rec.Close(); err != nil {
 		r.test.Run.Error = err.Error()
 	}
-	res, err := results.Check(context.Background(), r.dir, checker.Options{Timeout: time.Duration(cfg.CheckTimeout)})
+	r.phase("check")
+	// One way to judge a run folder, so that `jetsam check DIR` agrees.
+	res, err := results.Check(context.Background(), r.dir, checker.Options{Timeout: time.Duration(r.cfg.CheckTimeout)})
 	if err != nil {
-		return setupErr(err)
-	}
-	if interrupted || runErr != nil {
-		res.Valid = checker.Merge(res.Valid, checker.Unknown)
+		r.test.Run.Error = err.Error()
+		r.test.Run.Ended = time.Now().UTC()
+		_ = r.saveTest()
+		return &Outcome{Dir: r.dir, Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	if err := results.WriteResults(r.dir, res); err != nil {
 		return nil, err
 	}
 	r.test.Run.Ended = time.Now().UTC()
 	r.phase("done")
-	if err := results.WriteReport(r.dir, time.Duration(cfg.CheckTimeout)); err != nil {
+	if err := results.WriteReport(r.dir, time.Duration(r.cfg.CheckTimeout)); err != nil {
 		r.logf("jetsam: report: %v", err)
 	}
 	if res.Valid == checker.Valid {
 		// A valid run's data dirs hold nothing anyone needs; logs stay.
-		for _, n := range cluster.Nodes() {
+		for _, n := range r.cluster.Nodes() {
 			_ = os.RemoveAll(filepath.Join(n.Dir(), "data"))
 		}
 	}
-	return &Outcome{Dir: r.dir, Result: res, Test: r.test, Interrupted: interrupted}, nil
+	return &Outcome{Dir: r.dir, Result: res, Test: r.test, Interrupted: r.test.Run.Interrupted}, nil
 }
 
 // connectHosts logs in to every host the nodes run on.
@@ -473,15 +547,7 @@ func (r *runner) status(ctx context.Context, nem *nemesis.Nemesis) (stop func())
 // recovered is nil once the cluster is ready and every workload's stream
 // is current.
 func (r *runner) recovered(ctx context.Context) error {
-	if err := r.cluster.WaitReady(ctx); err != nil {
-		return err
-	}
-	for _, w := range r.workloads {
-		if err := r.cluster.StreamCurrent(ctx, w.Stream()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.cluster.Health(ctx, streamsOf(r.workloads)...).Err()
 }
 
 // isolate cuts a node off from every other node until it has no route

@@ -72,6 +72,11 @@ func Merge(a, b Validity) Validity {
 	return Valid
 }
 
+// Names lists every checker a result can hold, in the order people read
+// them: a results.json naming another was written by a different jetsam.
+var Names = []string{WorkloadKV, WorkloadKVDirect, WorkloadLog, WorkloadLogDirect, WorkloadQueue,
+	history.WorkloadRegister, history.WorkloadAppendKV, CheckerRecovery, CheckerLogs}
+
 // Options tune a check.
 type Options struct {
 	// Timeout bounds the linearizability search; keys not decided in time are
@@ -302,6 +307,10 @@ func checkOps(ctx context.Context, ops []Op, nemesis []history.Event, truncated 
 		if c := res.Checkers[w]; c != nil && refusedButAcknowledged(c, ops, w, res.Faults) {
 			res.Valid = Merge(res.Valid, c.Valid)
 		}
+	}
+	if c := CheckRecovery(ops, nemesis, res.Faults, opts); c != nil {
+		res.Checkers[CheckerRecovery] = c
+		res.Valid = Merge(res.Valid, c.Valid)
 	}
 	if len(res.Checkers) == 0 {
 		res.Valid = Unknown

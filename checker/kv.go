@@ -136,7 +136,11 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		unread = unreadKeys(keys, byKey)
 	}
 	if len(unread) > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d written keys have no successful final read (the run ended before its final phase, or the cluster never recovered): %s", len(unread), abbreviate(unread, 10)))
+		why := "the run ended before its final phase"
+		if finalBegan(ops, WorkloadKV) {
+			why = "every final read of them failed (see the recovery check)"
+		}
+		c.Notes = append(c.Notes, fmt.Sprintf("%d written keys have no successful final read: %s: %s", len(unread), why, abbreviate(unread, 10)))
 	}
 
 	finish(c, anomalies, faults, ops, opts)
@@ -419,8 +423,22 @@ func valueOf(op *Op) string {
 	return *op.Value
 }
 
+// finalBegan reports whether any of a workload's final operations was
+// tried: the run reached its final phase.
+func finalBegan(ops []Op, workload string) bool {
+	for i := range ops {
+		if ops[i].Workload == workload && ops[i].Phase == history.PhaseFinal {
+			return true
+		}
+	}
+	return false
+}
+
 // opEnd is when an anomaly's observing operation returned.
 func opEnd(ops []Op, a Anomaly) int64 {
+	if len(a.Ops) == 0 {
+		return a.Time
+	}
 	i := sort.Search(len(ops), func(k int) bool { return ops[k].Index >= a.Ops[0] })
 	if i < len(ops) && ops[i].Index == a.Ops[0] {
 		return ops[i].Return

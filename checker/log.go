@@ -58,7 +58,11 @@ func CheckLog(ctx context.Context, ops []Op, faults []FaultWindow, opts Options)
 	}
 	var anomalies, directAnomalies []Anomaly
 	if final == nil {
-		leader.Notes = append(leader.Notes, "no final read of the log through the leader: the run ended before its final phase")
+		why := "the run ended before its final phase"
+		if finalBegan(ops, WorkloadLog) {
+			why = "every attempt failed (see the recovery check)"
+		}
+		leader.Notes = append(leader.Notes, "no successful final read of the log through the leader: "+why)
 	} else {
 		leader.Counts["final-length"] = len(final.Log)
 		anomalies = append(anomalies, checkFinalLog(appends, final, leader.Counts)...)

@@ -33,7 +33,8 @@ func CheckQueue(ops []Op, faults []FaultWindow, opts Options) *Check {
 				enqueued[*op.Value] = op
 			}
 		case history.FDequeue:
-			if op.Phase == history.PhaseFinal {
+			// A drain shows what is left only if its fetches succeeded.
+			if op.Phase == history.PhaseFinal && op.Type == history.OK {
 				drained = true
 			}
 			for _, v := range op.Values {
@@ -90,7 +91,11 @@ func CheckQueue(ops []Op, faults []FaultWindow, opts Options) *Check {
 	}
 	finish(c, anomalies, faults, ops, opts)
 	if !drained {
-		c.Notes = append(c.Notes, "no final drain: the run ended before its final phase, so undelivered messages may only be late")
+		why := "no final drain: the run ended before its final phase"
+		if finalBegan(ops, WorkloadQueue) {
+			why = "no final fetch succeeded (see the recovery check)"
+		}
+		c.Notes = append(c.Notes, why+", so undelivered messages may only be late")
 		if c.Valid == Valid {
 			c.Valid = Unknown
 		}

@@ -153,6 +153,9 @@ type Event struct {
 
 	// Of is the index of the invocation an observer event is about.
 	Of *int `json:"of,omitempty"`
+
+	// Recovery is what an FRecovery event saw.
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 // LogEntry is one message of a stream: its sequence and value.

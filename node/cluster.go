@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -394,61 +393,7 @@ func (c *Cluster) dead() error {
 }
 
 func (c *Cluster) ready(ctx context.Context) error {
-	leaders := map[string]int{}
-	for _, n := range c.nodes {
-		if err := n.Healthz(ctx); err != nil {
-			return fmt.Errorf("%s not healthy: %w", n.Spec.Name, err)
-		}
-		// A full mesh of routes: under load the meta leader can be elected
-		// while routes are still being set up, and requests sent then get
-		// lost.
-		routes, err := n.Routes(ctx)
-		if err != nil {
-			return err
-		}
-		peers := map[string]bool{}
-		for _, r := range routes {
-			peers[r.RemoteName] = true
-		}
-		if len(peers) < len(c.nodes)-1 {
-			return fmt.Errorf("%s has routes to %d of %d peers", n.Spec.Name, len(peers), len(c.nodes)-1)
-		}
-		jsz, err := n.Jsz(ctx)
-		if err != nil {
-			return err
-		}
-		if jsz.Meta == nil || jsz.Meta.Leader == "" {
-			return fmt.Errorf("%s knows no meta leader", n.Spec.Name)
-		}
-		leaders[jsz.Meta.Leader]++
-	}
-	if len(leaders) != 1 {
-		return fmt.Errorf("nodes disagree on the meta leader: %v", leaders)
-	}
-	var leader string
-	for l := range leaders {
-		leader = l
-	}
-	ln := c.nodeOfServer(leader)
-	if ln == nil {
-		return fmt.Errorf("meta leader %q is not a node of this cluster", leader)
-	}
-	jsz, err := ln.Jsz(ctx)
-	if err != nil {
-		return err
-	}
-	if jsz.Meta == nil || jsz.Meta.Leader != leader {
-		return fmt.Errorf("meta leadership moved away from %s", leader)
-	}
-	if got, want := len(jsz.Meta.Replicas), len(c.nodes)-1; got != want {
-		return fmt.Errorf("meta leader %s sees %d peers, want %d", leader, got, want)
-	}
-	for _, p := range jsz.Meta.Replicas {
-		if !p.Current || p.Offline {
-			return fmt.Errorf("meta peer %s is not current", p.Name)
-		}
-	}
-	return nil
+	return c.Health(ctx).Err()
 }
 
 // AddClientLink puts a proxy between a client and a node's client port and
@@ -504,38 +449,15 @@ func (c *Cluster) StreamLeaderSeenBy(ctx context.Context, stream string, ask []s
 	})
 }
 
-// StreamCurrent reports nil when the stream has a leader every node agrees on
-// and the leader sees every replica current.
+// StreamCurrent reports nil when the stream has a leader every node agrees on,
+// is present on every replica, and the leader sees every replica current.
 func (c *Cluster) StreamCurrent(ctx context.Context, stream string) error {
-	leader, err := c.StreamLeader(ctx, stream)
-	if err != nil {
-		return err
-	}
-	ln := c.Node(leader)
-	if ln == nil {
-		return fmt.Errorf("stream leader %q is not a node", leader)
-	}
-	jsz, err := ln.Jsz(ctx)
-	if err != nil {
-		return err
-	}
-	for _, acc := range jsz.AccountDetails {
-		for _, s := range acc.Streams {
-			if s.Name != stream || s.Cluster == nil {
-				continue
-			}
-			if c.nameOf(s.Cluster.Leader) != leader {
-				return fmt.Errorf("stream %s leadership is moving", stream)
-			}
-			for _, p := range s.Cluster.Replicas {
-				if !p.Current || p.Offline {
-					return fmt.Errorf("stream %s replica %s is not current", stream, p.Name)
-				}
-			}
-			return nil
+	for _, p := range c.Health(ctx, stream).Problems {
+		if p.Stream == stream {
+			return errors.New(p.What)
 		}
 	}
-	return fmt.Errorf("stream %s not found on its leader %s", stream, leader)
+	return nil
 }
 
 // vote asks every running node (or those named in ask) and returns the
@@ -565,17 +487,7 @@ func (c *Cluster) vote(ctx context.Context, ask []string, pick func(*serverJSInf
 		}
 		return "", errors.New("no node named a leader")
 	}
-	names := make([]string, 0, len(votes))
-	for n := range votes {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if votes[names[i]] != votes[names[j]] {
-			return votes[names[i]] > votes[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	return names[0], nil
+	return mostVoted(votes), nil
 }
 
 // allocatePorts returns n consecutive free loopback ports from base. With base

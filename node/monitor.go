@@ -50,7 +50,7 @@ func (n *Node) Healthz(ctx context.Context) error {
 // Jsz returns the node's JetStream report, with stream details.
 func (n *Node) Jsz(ctx context.Context) (*server.JSInfo, error) {
 	var v server.JSInfo
-	if err := getJSON(ctx, n.Spec.MonitorURL()+"/jsz?accounts=true&streams=true", &v); err != nil {
+	if err := getJSON(ctx, n.Spec.MonitorURL()+"/jsz?accounts=true&streams=true&raft=true", &v); err != nil {
 		return nil, err
 	}
 	return &v, nil

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,9 +33,78 @@ const (
 	FormatJepsen = "jepsen"
 )
 
-// Check checks the history of a run folder (or a history file).
+// Check checks the history of a run folder (or a history file) as the run
+// does: see CheckRun.
 func Check(ctx context.Context, path string, opts checker.Options) (*checker.Result, error) {
-	return CheckFormat(ctx, path, FormatJetsam, opts)
+	return CheckRun(ctx, path, FormatJetsam, opts)
+}
+
+// CheckRun checks a run folder, or a bare history file, the one way a run
+// is judged, so that a run and any later check of its folder agree: every
+// checker over the history, the nodes' logs when there is a folder, and a
+// run test.json records as interrupted or failed is at best unknown.
+func CheckRun(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, error) {
+	res, err := CheckFormat(ctx, path, format, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, dir, _ := ResolveHistory(path); dir != "" {
+		var ti TestInfo
+		if ReadJSON(filepath.Join(dir, TestFile), &ti) == nil && (ti.Run.Interrupted || ti.Run.Error != "") {
+			res.Valid = checker.Merge(res.Valid, checker.Unknown)
+		}
+	}
+	return res, nil
+}
+
+// Recheck is CheckRun on a run that was checked before. It refuses, before
+// checking anything, a folder whose results.json names a checker this
+// jetsam does not know, and after checking, one where a checker the run
+// ran could not run again: a verdict without it would not be the run's.
+func Recheck(ctx context.Context, path, format string, opts checker.Options) (*checker.Result, error) {
+	_, dir, err := ResolveHistory(path)
+	if err != nil {
+		return nil, err
+	}
+	var before []string
+	if dir != "" {
+		if before, err = checkersOf(filepath.Join(dir, ResultsFile)); err != nil {
+			return nil, err
+		}
+	}
+	res, err := CheckRun(ctx, path, format, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range before {
+		if _, ok := res.Checkers[name]; !ok {
+			return nil, fmt.Errorf("the run was judged by the %s checker, which cannot run again on %s (its input is gone from the folder): the verdict would not be the run's", name, dir)
+		}
+	}
+	return res, nil
+}
+
+// checkersOf lists the checkers a results.json names; none when there is no
+// results.json.
+func checkersOf(path string) ([]string, error) {
+	var stored struct {
+		Checkers map[string]json.RawMessage `json:"checkers"`
+	}
+	if err := ReadJSON(path, &stored); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s is not readable (%v): move it aside to check the history afresh", path, err)
+	}
+	var names []string
+	for name := range stored.Checkers {
+		if !slices.Contains(checker.Names, name) {
+			return nil, fmt.Errorf("%s names a checker this jetsam does not know (%q): check it with the jetsam that wrote it", path, name)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // CheckFormat is Check for a history in the given format: jetsam's JSONL

@@ -117,6 +117,11 @@ var kvMix = []struct {
 // step performs one random operation.
 func (k *KV) step(c *kvClient, rec *history.Recorder) {
 	key := k.keys.next(c.rng)
+	if c.readOnly {
+		e := k.read(c, rec, key, readMode(k.o.ReadMode, c.rng), history.PhaseMain)
+		c.pauseAfter(e)
+		return
+	}
 	total := 0
 	for _, m := range kvMix {
 		if m.f != history.FRead || k.o.ReadMode != ReadNone {

@@ -69,6 +69,10 @@ func (l *Log) event(c *client, f string) history.Event {
 func (l *Log) Run(ctx context.Context, rec *history.Recorder) error {
 	return drive(ctx, l.clients, l.o.Rate, func(c *client) {
 		last := l.last.get("")
+		if c.readOnly {
+			l.readRecent(ctx, c, rec, last)
+			return
+		}
 		switch n := c.rng.IntN(10); {
 		case n < 3 && l.o.ReadMode != ReadNone && last > 0:
 			l.read(c, rec, 1+c.rng.Uint64N(last), readMode(l.o.ReadMode, c.rng))
@@ -78,6 +82,16 @@ func (l *Log) Run(ctx context.Context, rec *history.Recorder) error {
 			l.append(c, rec, false)
 		}
 	})
+}
+
+// readRecent reads one of the newest sequences acknowledged: where a
+// replica that fell behind answers differently from the leader.
+func (l *Log) readRecent(ctx context.Context, c *client, rec *history.Recorder, last uint64) {
+	if last == 0 || l.o.ReadMode == ReadNone {
+		sleep(ctx, 10*time.Millisecond) // nothing to read yet
+		return
+	}
+	c.pauseAfter(l.read(c, rec, last-c.rng.Uint64N(min(last, 32)), readMode(l.o.ReadMode, c.rng)))
 }
 
 // append adds a unique value: conditional on the newest sequence seen, or
@@ -115,7 +129,7 @@ func (l *Log) append(c *client, rec *history.Recorder, conditional bool) {
 }
 
 // read gets one sequence, from the leader or from any replica.
-func (l *Log) read(c *client, rec *history.Recorder, seq uint64, mode string) {
+func (l *Log) read(c *client, rec *history.Recorder, seq uint64, mode string) history.Event {
 	e := l.event(c, history.FRead)
 	e.Rev, e.ReadMode = seq, mode
 	rec.Record(e)
@@ -131,7 +145,7 @@ func (l *Log) read(c *client, rec *history.Recorder, seq uint64, mode string) {
 	if r.typ == history.OK && r.present {
 		e.Value = &r.value
 	}
-	c.complete(rec, e)
+	return c.complete(rec, e)
 }
 
 // getRequest is the body of both message-get APIs.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
@@ -26,6 +27,10 @@ const (
 
 // Names lists every workload.
 var Names = []string{NameKV, NameLog, NameQueue}
+
+// Reads reports whether a workload reads while faults are active, and so
+// has read-only clients beside its writers.
+func Reads(name string) bool { return name == NameKV || name == NameLog }
 
 // Read modes accepted by Options.ReadMode.
 const (
@@ -56,6 +61,11 @@ type Workload interface {
 type Endpoint struct {
 	Node string
 	URL  string
+	// ReadOnly clients only read. A client waits for each operation to
+	// end, and a write to a node cut off from the quorum waits for its
+	// whole timeout: only clients that never write keep reading there, and
+	// so see what a cut-off leader still answers.
+	ReadOnly bool
 }
 
 // Options are what every workload is configured with.
@@ -92,6 +102,8 @@ type client struct {
 	rng     *rand.Rand
 	stride  int
 	writes  int
+	// readOnly clients only read (Endpoint.ReadOnly).
+	readOnly bool
 }
 
 // connectAll connects one client per endpoint.
@@ -122,7 +134,7 @@ func connectAll(o Options, workload string) ([]*client, error) {
 		p := o.FirstProcess + i
 		cs = append(cs, &client{
 			id: p, node: ep, nc: nc, js: js, replies: rs, process: history.Process(p), stride: stride,
-			rng: rand.New(rand.NewPCG(o.Seed, uint64(p)+1)),
+			rng: rand.New(rand.NewPCG(o.Seed, uint64(p)+1)), readOnly: ep.ReadOnly,
 		})
 	}
 	return cs, nil
@@ -170,6 +182,17 @@ func (c *client) complete(rec *history.Recorder, e history.Event) history.Event 
 	return e
 }
 
+// pauseAfter makes a read-only client wait a moment after a read that was
+// not answered with data: a node that answers every read at once with
+// "unavailable" would otherwise be asked as fast as the rate allows.
+func (c *client) pauseAfter(e history.Event) {
+	if e.Type != history.OK {
+		time.Sleep(readerPause)
+	}
+}
+
+const readerPause = 20 * time.Millisecond
+
 // opContext bounds one operation. It is not derived from the run's context:
 // an operation in flight when the run ends completes, rather than being cut
 // into an indeterminate one.
@@ -214,13 +237,24 @@ func readMode(mode string, rng *rand.Rand) string {
 	return mode
 }
 
-// perNode picks one client per node, in client order.
+// perNode picks one client per node, in client order, writers first.
 func perNode(cs []*client) []*client {
 	var out []*client
 	seen := map[string]bool{}
-	for _, c := range cs {
+	for _, c := range slices.Concat(writers(cs, false), writers(cs, true)) {
 		if !seen[c.node.Node] {
 			seen[c.node.Node] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// writers picks the clients that write (readOnly false) or only read.
+func writers(cs []*client, readOnly bool) []*client {
+	var out []*client
+	for _, c := range cs {
+		if c.readOnly == readOnly {
 			out = append(out, c)
 		}
 	}

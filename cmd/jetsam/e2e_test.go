@@ -76,13 +76,64 @@ func runJetsam(t *testing.T, limit time.Duration, args ...string) result {
 	return r
 }
 
+// loadResults reads a run's results.json, and checks the folder again
+// with `jetsam check --write` (in a copy of it), which must agree with the
+// run: the same verdict and exit code, the same checkers with the same
+// verdicts and anomaly counts.
 func loadResults(t *testing.T, dir string) *checker.Result {
 	t.Helper()
 	var r checker.Result
 	if err := results.ReadJSON(filepath.Join(dir, results.ResultsFile), &r); err != nil {
 		t.Fatal(err)
 	}
+	cp := copyRun(t, dir)
+	c := runJetsam(t, 5*time.Minute, "check", "--write", cp)
+	var again checker.Result
+	if err := results.ReadJSON(filepath.Join(cp, results.ResultsFile), &again); err != nil {
+		t.Fatal(err)
+	}
+	if want := exitFor(r.Valid); c.code != want || again.Valid != r.Valid || len(again.Checkers) != len(r.Checkers) {
+		t.Fatalf("jetsam check %s: exit %d, verdict %s, %d checkers; the run's verdict %s (exit %d), %d checkers\n%s%s",
+			dir, c.code, again.Valid, len(again.Checkers), r.Valid, want, len(r.Checkers), c.stdout, c.stderr)
+	}
+	for name, ch := range r.Checkers {
+		ach := again.Checkers[name]
+		if ach == nil || ach.Valid != ch.Valid {
+			t.Fatalf("jetsam check %s: checker %s gives %v, the run's %s", dir, name, ach, ch.Valid)
+		}
+		for k, n := range ch.Counts {
+			if strings.HasPrefix(k, "anomaly-") && ach.Counts[k] != n {
+				t.Fatalf("jetsam check %s: checker %s counts %s %d, the run %d", dir, name, k, ach.Counts[k], n)
+			}
+		}
+	}
 	return &r
+}
+
+// copyRun copies what checking a run folder reads: its history, test.json
+// and results.json, and the nodes' logs.
+func copyRun(t *testing.T, dir string) string {
+	t.Helper()
+	cp := t.TempDir()
+	files := []string{results.HistoryFile, results.TestFile, results.ResultsFile}
+	logs, _ := filepath.Glob(filepath.Join(dir, results.NodesDir, "*", "*.log"))
+	for _, l := range logs {
+		rel, _ := filepath.Rel(dir, l)
+		files = append(files, rel)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(cp, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cp, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cp
 }
 
 // runDir is the folder store/latest points to.

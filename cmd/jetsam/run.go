@@ -90,6 +90,7 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 		c.Concurrency, err = parseConcurrency(*concurrency, c.Nodes)
 		return err
 	}
+	integer("readers", d.Readers, "read-only clients per node for each workload that reads (kv, log), beside --concurrency: they keep reading on a node whose writes wait for a quorum, so a cut-off leader's stale answers are seen (0: none)", func(c *jetsam.Config, v int) { c.Readers = v })
 	rate := fs.Float64("rate", d.Rate, "operations per second over all clients (0: unlimited)")
 	rf.apply["rate"] = func(c *jetsam.Config) error { c.Rate = *rate; return nil }
 	integer("keys", d.Keys, "keys in use at once", func(c *jetsam.Config, v int) { c.Keys = v })
@@ -344,7 +345,7 @@ func randomSeed() uint64 {
 func replayCommand(c jetsam.Config) []string {
 	cmd := []string{"jetsam", "run",
 		"--nodes", strconv.Itoa(c.Nodes), "--replicas", strconv.Itoa(c.Replicas),
-		"--workload", c.Workload, "--concurrency", strconv.Itoa(c.Concurrency),
+		"--workload", c.Workload, "--concurrency", strconv.Itoa(c.Concurrency), "--readers", strconv.Itoa(c.Readers),
 		"--rate", strconv.FormatFloat(c.Rate, 'g', -1, 64), "--keys", strconv.Itoa(c.Keys),
 		"--ops-per-key", strconv.Itoa(c.OpsPerKey), "--read-mode", c.ReadMode,
 		"--time-limit", c.TimeLimit.String(), "--op-timeout", c.OpTimeout.String(),
@@ -402,27 +403,21 @@ or a history file. Prints the verdict; the exit code is the verdict's:
 		return 0, errorf("check needs one run folder or history file: jetsam check store/latest")
 	}
 	path := fs.Arg(0)
-	hp, dir, err := results.ResolveHistory(path)
+	_, dir, err := results.ResolveHistory(path)
 	if err != nil {
 		return 0, cliError{err.Error()}
+	}
+	if *write && dir == "" {
+		return 0, errorf("--write needs a run folder, not a bare history file")
 	}
 	ctx, stop := interruptible(stderr)
 	defer stop()
-	res, err := results.CheckFormat(ctx, hp, *format, checker.Options{Timeout: *timeout})
+	// The folder, not its history file: the nodes' logs are judged too.
+	res, err := results.Recheck(ctx, path, *format, checker.Options{Timeout: *timeout})
 	if err != nil {
 		return 0, cliError{err.Error()}
 	}
-	if dir != "" {
-		// A run stopped before its final phase stays unknown on re-check.
-		var ti results.TestInfo
-		if results.ReadJSON(filepath.Join(dir, results.TestFile), &ti) == nil && (ti.Run.Interrupted || ti.Run.Error != "") {
-			res.Valid = checker.Merge(res.Valid, checker.Unknown)
-		}
-	}
 	if *write {
-		if dir == "" {
-			return 0, errorf("--write needs a run folder, not a bare history file")
-		}
 		if err := results.WriteResults(dir, res); err != nil {
 			return 0, err
 		}
@@ -486,6 +481,24 @@ func versions() string {
 	return fmt.Sprintf("nats-server %s (embedded)\n%s", node.ServerVersion, runtime.Version())
 }
 
+// checkerOrder names a result's checkers in checker.Names order, then any
+// other by name, so a summary reads the same every time.
+func checkerOrder(res *checker.Result) []string {
+	var out, other []string
+	for _, n := range checker.Names {
+		if res.Checkers[n] != nil {
+			out = append(out, n)
+		}
+	}
+	for n := range res.Checkers {
+		if !slices.Contains(checker.Names, n) {
+			other = append(other, n)
+		}
+	}
+	slices.Sort(other)
+	return append(out, other...)
+}
+
 // printSummary tells a person what the run found, in a few lines.
 func printSummary(w io.Writer, dir string, res *checker.Result) {
 	verdict := map[checker.Validity]string{
@@ -504,7 +517,8 @@ func printSummary(w io.Writer, dir string, res *checker.Result) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
-	for name, c := range res.Checkers {
+	for _, name := range checkerOrder(res) {
+		c := res.Checkers[name]
 		fmt.Fprintf(w, "checker %s: %s\n", name, c.Valid)
 		for _, n := range c.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
