@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/jetsam-dev/jetsam/history"
-	"golang.org/x/sync/errgroup"
 )
 
 // WorkloadKV names the KV register workload in histories and results; the
@@ -79,30 +77,44 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		return out
 	}
 
-	// The explanations.
-	var anomalies []Anomaly
-	for _, k := range keys {
-		anomalies = append(anomalies, explainKey(k, byKey(k))...)
-	}
+	// The explanations, then the search of every key they did not prove
+	// invalid: it is the search over a key with an anomaly and open writes
+	// that can take minutes.
+	var dups []Anomaly
 	if !direct {
-		anomalies = append(anomalies, duplicateRevisions(ops)...)
+		dups = duplicateRevisions(ops)
 	}
+	dupKeys := map[string]bool{}
+	for _, a := range dups {
+		dupKeys[a.Key] = true
+	}
+	outcomes := keyRunner{model: KVModel, analyse: func(i int) keyAnalysis {
+		kops := byKey(keys[i])
+		a := explainKey(keys[i], kops)
+		if len(a) > 0 || dupKeys[keys[i]] {
+			return keyAnalysis{anomalies: a, proved: true}
+		}
+		return keyAnalysis{ops: kvOperations(prune(kops), end)}
+	}}.run(ctx, len(keys), opts.Timeout)
+	var anomalies []Anomaly
+	for _, o := range outcomes {
+		anomalies = append(anomalies, o.analysis.anomalies...)
+	}
+	anomalies = append(anomalies, dups...)
 	explained := map[string]bool{}
 	for _, a := range anomalies {
 		explained[a.Key] = true
 	}
 
 	// The verdict.
-	// Keys the analysis already proved invalid need no search: it is the
-	// search over a key with an anomaly and open writes that can take
-	// minutes.
 	var search []string
-	for _, k := range keys {
+	var verdicts []porcupine.CheckResult
+	for i, k := range keys {
 		if !explained[k] {
 			search = append(search, k)
+			verdicts = append(verdicts, outcomes[i].verdict)
 		}
 	}
-	verdicts := linearizable(ctx, search, byKey, end, opts.Timeout)
 	for i, k := range search {
 		switch verdicts[i] {
 		case porcupine.Illegal:
@@ -149,45 +161,6 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		c.Valid = Unknown
 	}
 	return c
-}
-
-// linearizable runs Porcupine on every key, in parallel, within one overall
-// timeout. Keys not finished in time are Unknown.
-func linearizable(ctx context.Context, keys []string, byKey func(string) []Op, end int64, timeout time.Duration) []porcupine.CheckResult {
-	out := make([]porcupine.CheckResult, len(keys))
-	for i := range out {
-		out[i] = porcupine.Unknown
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	deadline, hasDeadline := ctx.Deadline()
-	g := new(errgroup.Group)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, k := range keys {
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// One hard key must not hold a worker for the whole budget:
-			// it ends unknown while the others still decide.
-			left := time.Duration(0)
-			if hasDeadline {
-				if left = time.Until(deadline); left <= 0 {
-					return nil
-				}
-				if timeout > 0 {
-					left = min(left, max(timeout/4, time.Second))
-				}
-			}
-			out[i] = porcupine.CheckOperationsTimeout(KVModel, kvOperations(prune(byKey(k)), end), left)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return out
 }
 
 // prune shrinks one key's operations for the search without changing its
