@@ -394,10 +394,8 @@ func jepsenNotes(ctx context.Context, c *Check, unsupported, ops int, spec jepse
 	switch {
 	case len(c.UnknownKeys) > 0 && len(c.FailingKeys) > 0:
 		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys was stopped once a key proved the history not linearizable", len(c.UnknownKeys)))
-	case len(c.UnknownKeys) > 0 && ctx.Err() != nil:
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys was interrupted", len(c.UnknownKeys)))
 	case len(c.UnknownKeys) > 0:
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", len(c.UnknownKeys)))
+		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
 	}
 	if unsupported > 0 {
 		c.Notes = append(c.Notes, fmt.Sprintf("%d operations are not %v and were not checked", unsupported, spec.fs))

@@ -139,7 +139,7 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 	}
 	sort.Strings(c.FailingKeys)
 	if len(c.UnknownKeys) > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", len(c.UnknownKeys)))
+		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
 	}
 
 	// Durability needs a final read: without one the run did not finish.

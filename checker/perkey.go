@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,15 @@ func (r keyRunner) run(ctx context.Context, n int, timeout time.Duration) []keyO
 		}
 	})
 	return out
+}
+
+// unfinished is the note on n keys the search did not decide: out of time,
+// or stopped because the caller's ctx ended.
+func unfinished(ctx context.Context, n int) string {
+	if ctx.Err() != nil {
+		return fmt.Sprintf("the linearizability search for %d keys was interrupted", n)
+	}
+	return fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", n)
 }
 
 // withTimeout is ctx bounded by timeout, when there is one.
