@@ -46,7 +46,12 @@ type jop struct {
 	// start the put that began it (nil: the initial empty state).
 	before string
 	start  *jop
+	// done is the index of the completion event.
+	done int
 }
+
+// tick is a step of the generated clock, in nanoseconds.
+const tick = 1000
 
 // JepsenKV generates a linearizable Jepsen key-value history: clients run
 // one operation at a time, each taking effect at an instant strictly
@@ -142,6 +147,7 @@ func jepsenEvents(ops []*jop) []history.Event {
 	type ev struct {
 		t int64
 		e history.Event
+		o *jop
 	}
 	evs := make([]ev, 0, 2*len(ops))
 	for _, o := range ops {
@@ -155,13 +161,16 @@ func jepsenEvents(ops []*jop) []history.Event {
 		if o.typ == history.Info {
 			out.Error = "timeout"
 		}
-		evs = append(evs, ev{o.call, in}, ev{o.ret, out})
+		evs = append(evs, ev{o.call, in, o}, ev{o.ret, out, o})
 	}
 	sort.Slice(evs, func(i, j int) bool { return evs[i].t < evs[j].t })
 	out := make([]history.Event, len(evs))
 	for i, e := range evs {
-		e.e.Index, e.e.Time = i, e.t
+		e.e.Index, e.e.Time = i, e.t*tick
 		out[i] = e.e
+		if e.e.Type != history.Invoke {
+			e.o.done = i
+		}
 	}
 	return out
 }
@@ -172,27 +181,28 @@ func jepsenEvents(ops []*jop) []history.Event {
 func (h *JepsenKVHistory) plantStale(ops []*jop) {
 	byCall := append([]*jop(nil), ops...)
 	sort.Slice(byCall, func(i, j int) bool { return byCall[i].call < byCall[j].call })
+	writes := map[string][]*jop{}
+	for _, o := range ops {
+		if o.f != "get" && o.typ == history.OK {
+			writes[o.key] = append(writes[o.key], o)
+		}
+	}
 	for _, r := range byCall[len(byCall)/2:] {
 		if r.f != "get" {
 			continue
 		}
 		var w *jop
-		for _, o := range ops {
-			if o.key == r.key && o.f != "get" && o.typ == history.OK && o.ret < r.call && (w == nil || o.ret > w.ret) {
+		for _, o := range writes[r.key] {
+			if o.ret < r.call && (w == nil || o.ret > w.ret) {
 				w = o
 			}
 		}
 		if w == nil || w.before == r.value || (w.start != nil && w.start.ret >= w.call) {
 			continue
 		}
-		for i := range h.Events {
-			e := &h.Events[i]
-			if e.Time == r.ret {
-				e.Value = history.Str(w.before)
-				h.Planted, h.PlantedKey = i, r.key
-				return
-			}
-		}
+		h.Events[r.done].Value = history.Str(w.before)
+		h.Planted, h.PlantedKey = r.done, r.key
+		return
 	}
 }
 
