@@ -77,59 +77,25 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		return out
 	}
 
-	// The explanations, then the search of every key they did not prove
-	// invalid: it is the search over a key with an anomaly and open writes
-	// that can take minutes.
-	var dups []Anomaly
-	if !direct {
-		dups = duplicateRevisions(ops)
-	}
-	dupKeys := map[string]bool{}
-	for _, a := range dups {
-		dupKeys[a.Key] = true
-	}
-	outcomes := keyRunner{model: KVModel, analyse: func(i int) keyAnalysis {
-		kops := byKey(keys[i])
-		a := explainKey(keys[i], kops)
-		if len(a) > 0 || dupKeys[keys[i]] {
-			return keyAnalysis{anomalies: a, proved: true}
-		}
-		return keyAnalysis{ops: kvOperations(prune(kops), end)}
-	}}.run(ctx, len(keys), opts.Timeout)
-	var anomalies []Anomaly
-	for _, o := range outcomes {
-		anomalies = append(anomalies, o.analysis.anomalies...)
-	}
-	anomalies = append(anomalies, dups...)
+	anomalies, outcomes := decideKVKeys(ctx, ops, keys, byKey, end, direct, opts.Timeout)
 	explained := map[string]bool{}
 	for _, a := range anomalies {
 		explained[a.Key] = true
 	}
 
 	// The verdict.
-	var search []string
-	var verdicts []porcupine.CheckResult
 	for i, k := range keys {
-		if !explained[k] {
-			search = append(search, k)
-			verdicts = append(verdicts, outcomes[i].verdict)
-		}
-	}
-	for i, k := range search {
-		switch verdicts[i] {
-		case porcupine.Illegal:
-			if !explained[k] {
-				c.FailingKeys = append(c.FailingKeys, k)
-				first := ops[index[k][0]]
-				anomalies = append(anomalies, Anomaly{
-					Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
-					Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
-				})
-			}
-		case porcupine.Unknown:
-			if !explained[k] {
-				c.UnknownKeys = append(c.UnknownKeys, k)
-			}
+		switch {
+		case explained[k]: // failing: added below
+		case outcomes[i].verdict == porcupine.Illegal:
+			c.FailingKeys = append(c.FailingKeys, k)
+			first := ops[index[k][0]]
+			anomalies = append(anomalies, Anomaly{
+				Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
+				Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
+			})
+		case outcomes[i].verdict == porcupine.Unknown:
+			c.UnknownKeys = append(c.UnknownKeys, k)
 		}
 	}
 	for k := range explained {
@@ -161,6 +127,34 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		c.Valid = Unknown
 	}
 	return c
+}
+
+// decideKVKeys runs the explanations on every key, and the search on every
+// key they did not prove invalid: it is the search over a key with an
+// anomaly and open writes that can take minutes. It returns the anomalies
+// the explanations found and each key's outcome.
+func decideKVKeys(ctx context.Context, ops []Op, keys []string, byKey func(string) []Op, end int64, direct bool, timeout time.Duration) ([]Anomaly, []keyOutcome) {
+	var dups []Anomaly
+	if !direct {
+		dups = duplicateRevisions(ops)
+	}
+	dupKeys := map[string]bool{}
+	for _, a := range dups {
+		dupKeys[a.Key] = true
+	}
+	outcomes := keyRunner{model: KVModel, analyse: func(i int) keyAnalysis {
+		kops := byKey(keys[i])
+		a := explainKey(keys[i], kops)
+		if len(a) > 0 || dupKeys[keys[i]] {
+			return keyAnalysis{anomalies: a, proved: true}
+		}
+		return keyAnalysis{ops: kvOperations(prune(kops), end)}
+	}}.run(ctx, len(keys), timeout)
+	var anomalies []Anomaly
+	for _, o := range outcomes {
+		anomalies = append(anomalies, o.analysis.anomalies...)
+	}
+	return append(anomalies, dups...), outcomes
 }
 
 // prune shrinks one key's operations for the search without changing its
