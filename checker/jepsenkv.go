@@ -27,6 +27,10 @@ import (
 // and prunes nothing.
 const jkvBudget = 1 << 26
 
+// jkvLongest is the longest string matched: the matching needs memory in
+// proportion to it, and a longer one proves and prunes nothing.
+const jkvLongest = 1 << 22
+
 // jkvMatch is how a string read can be made from a key's writes.
 type jkvMatch struct {
 	// ways is 0 (no way: no linearization), 1, or 2 for several or not
@@ -65,7 +69,7 @@ type jkvKey struct {
 	ambiguous           []string   // distinct strings read that match several ways
 	seenBy              map[int]int
 	ways                []uint8
-	from, via           []int
+	from, via           []int32
 }
 
 func newJKVKey(key string, ops []*Op) *jkvKey {
@@ -139,7 +143,7 @@ func (k *jkvKey) matchAll() {
 // of s, and names the writes of the one way when there is one.
 func (k *jkvKey) matchString(s string) jkvMatch {
 	n := len(s)
-	if k.work += n; k.emptyAppend || k.work > jkvBudget {
+	if k.work += n; k.emptyAppend || k.work > jkvBudget || n > jkvLongest {
 		// An append of "" fits anywhere, any number of times.
 		return jkvMatch{ways: 2}
 	}
@@ -148,7 +152,7 @@ func (k *jkvKey) matchString(s string) jkvMatch {
 	// the start) by write w; with one way in all, the last is the way.
 	add := func(pos, weight, prev, w int) {
 		k.ways[pos] = uint8(min(2, int(k.ways[pos])+weight))
-		k.from[pos], k.via[pos] = prev, w
+		k.from[pos], k.via[pos] = int32(prev), int32(w)
 	}
 	add(0, 1, -1, -1)
 	for _, l := range k.putLens {
@@ -179,12 +183,12 @@ func (k *jkvKey) matchString(s string) jkvMatch {
 		return jkvMatch{ways: int(k.ways[n])}
 	}
 	m := jkvMatch{ways: 1, start: -1}
-	for pos := n; ; pos = k.from[pos] {
+	for pos := n; ; pos = int(k.from[pos]) {
 		if k.from[pos] < 0 {
-			m.start = k.via[pos]
+			m.start = int(k.via[pos])
 			break
 		}
-		m.chain = append(m.chain, k.via[pos])
+		m.chain = append(m.chain, int(k.via[pos]))
 	}
 	slices.Reverse(m.chain)
 	if repeats(m.chain) {
@@ -206,7 +210,7 @@ func repeats(ws []int) bool {
 }
 
 // zeroed returns buf resized to n and cleared.
-func zeroed[T uint8 | int](buf []T, n int) []T {
+func zeroed[T uint8 | int32](buf []T, n int) []T {
 	if cap(buf) < n {
 		return make([]T, n)
 	}

@@ -51,10 +51,14 @@ type keyRunner struct {
 	settle bool
 }
 
-// perKeyShare is the least time one key's search may take when a timeout
-// is set: a quarter of it, so one hard key cannot hold the whole budget
-// while the others still decide.
-func perKeyShare(timeout time.Duration) time.Duration {
+// perKeyShare is how long one of n keys' searches may take within timeout:
+// all of it while every key has a CPU of its own, else a quarter (at least
+// a second), so one hard key cannot hold a worker for the whole budget
+// while the keys queued behind it still wait to be decided.
+func perKeyShare(timeout time.Duration, n int) time.Duration {
+	if n <= runtime.GOMAXPROCS(0) {
+		return timeout
+	}
 	return max(timeout/4, time.Second)
 }
 
@@ -85,7 +89,7 @@ func (r keyRunner) run(ctx context.Context, n int, timeout time.Duration) []keyO
 				return
 			}
 			if timeout > 0 {
-				limit = min(limit, perKeyShare(timeout))
+				limit = min(limit, perKeyShare(timeout, n))
 			}
 		}
 		if stop.Load() {
