@@ -65,11 +65,12 @@ type jkvKey struct {
 	emptyAppend         bool
 	failed              map[string]int // value -> a failed put of it
 	work                int
-	match               []jkvMatch // per operation: an ok get's match
-	ambiguous           []string   // distinct strings read that match several ways
-	seenBy              map[int]int
-	ways                []uint8
-	from, via           []int32
+	match               []jkvMatch  // per operation: an ok get's match
+	ambiguous           []string    // distinct strings read that match several ways
+	seenBy              map[int]int // write -> the first get to return whose one way holds it
+	// ways, from and via are matchString's buffers, per position of s.
+	ways      []uint8
+	from, via []int32
 }
 
 func newJKVKey(key string, ops []*Op) *jkvKey {

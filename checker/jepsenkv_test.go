@@ -36,8 +36,8 @@ func kvEDN(lines ...string) string {
 	return b.String()
 }
 
-// done is an operation that invokes and completes at once.
-func done(p int, typ, f, value string) []string {
+// kvDone is an operation that invokes and completes at once.
+func kvDone(p int, typ, f, value string) []string {
 	return []string{fmt.Sprintf("%d invoke %s %s", p, f, value), fmt.Sprintf("%d %s %s %s", p, typ, f, value)}
 }
 
@@ -67,67 +67,67 @@ func TestJepsenKVDirectAnalysis(t *testing.T) {
 		kind  string // the first anomaly's kind, when invalid
 		says  string // words its explanation must have
 	}{
-		{"stale read after an acknowledged put", cat(done(0, "ok", "put", "a"), done(0, "ok", "put", "b"), getReturning(1, "a")),
+		{"stale read after an acknowledged put", cat(kvDone(0, "ok", "put", "a"), kvDone(0, "ok", "put", "b"), getReturning(1, "a")),
 			Invalid, KindStaleRead, `returned "a", written only by op 0`},
 		{"a get concurrent with the newer put may see the older", []string{"0 invoke put a", "0 ok put a", "0 invoke put b", "1 invoke get", "0 ok put b", "1 ok get a"},
 			Valid, "", ""},
 		{"puts that overlapped may land in either order", cat([]string{"0 invoke put a", "1 invoke put b", "0 ok put a", "1 ok put b"}, getReturning(2, "a")),
 			Valid, "", ""},
-		{"the initial state read after a put returned", cat(done(0, "ok", "put", "a"), getReturning(1, "")),
+		{"the initial state read after a put returned", cat(kvDone(0, "ok", "put", "a"), getReturning(1, "")),
 			Invalid, KindStaleRead, "the key's initial state"},
 		{"the initial state read while the first put is in flight", []string{"0 invoke put a", "1 invoke get", "1 ok get", "0 ok put a"},
 			Valid, "", ""},
-		{"a get sees a put invoked after it returned", cat(getReturning(1, "a"), done(0, "ok", "put", "a")),
+		{"a get sees a put invoked after it returned", cat(getReturning(1, "a"), kvDone(0, "ok", "put", "a")),
 			Invalid, KindFutureRead, "invoked after the get had returned"},
 		{"a get sees a put invoked before it returned", []string{"1 invoke get", "0 invoke put a", "1 ok get a", "0 ok put a"},
 			Valid, "", ""},
-		{"a failed put seen", cat(done(0, "fail", "put", "a"), getReturning(1, "a")),
+		{"a failed put seen", cat(kvDone(0, "fail", "put", "a"), getReturning(1, "a")),
 			Invalid, KindFailedWriteSeen, "which failed"},
-		{"a failed put not seen", cat(done(0, "fail", "put", "a"), getReturning(1, "")),
+		{"a failed put not seen", cat(kvDone(0, "fail", "put", "a"), getReturning(1, "")),
 			Valid, "", ""},
-		{"a value nobody wrote", cat(done(0, "ok", "put", "a"), getReturning(1, "zz")),
+		{"a value nobody wrote", cat(kvDone(0, "ok", "put", "a"), getReturning(1, "zz")),
 			Invalid, KindUnexpectedValue, "no operation wrote"},
-		{"an indeterminate put seen, then missed", cat(done(0, "ok", "put", "a"), done(1, "info", "put", "b"), getReturning(2, "b"), getReturning(3, "a")),
+		{"an indeterminate put seen, then missed", cat(kvDone(0, "ok", "put", "a"), kvDone(1, "info", "put", "b"), getReturning(2, "b"), getReturning(3, "a")),
 			Invalid, KindStaleRead, "been seen by op"},
-		{"an indeterminate put seen, and seen again", cat(done(0, "ok", "put", "a"), done(1, "info", "put", "b"), getReturning(2, "a"), getReturning(2, "b"), getReturning(3, "b")),
+		{"an indeterminate put seen, and seen again", cat(kvDone(0, "ok", "put", "a"), kvDone(1, "info", "put", "b"), getReturning(2, "a"), getReturning(2, "b"), getReturning(3, "b")),
 			Valid, "", ""},
-		{"an indeterminate put nobody saw", cat(done(0, "ok", "put", "a"), done(1, "info", "put", "b"), getReturning(2, "a"), getReturning(3, "a")),
+		{"an indeterminate put nobody saw", cat(kvDone(0, "ok", "put", "a"), kvDone(1, "info", "put", "b"), getReturning(2, "a"), getReturning(3, "a")),
 			Valid, "", ""},
-		{"a get concurrent with the first to see an indeterminate put may miss it", cat(done(0, "ok", "put", "a"), []string{"1 invoke put b", "2 invoke get", "3 invoke get", "2 ok get b", "3 ok get a", "1 info put b"}),
+		{"a get concurrent with the first to see an indeterminate put may miss it", cat(kvDone(0, "ok", "put", "a"), []string{"1 invoke put b", "2 invoke get", "3 invoke get", "2 ok get b", "3 ok get a", "1 info put b"}),
 			Valid, "", ""},
-		{"an indeterminate put of a value written twice, seen", cat(done(0, "ok", "put", "a"), done(1, "info", "put", "b"), done(2, "info", "put", "b"), getReturning(3, "b")),
+		{"an indeterminate put of a value written twice, seen", cat(kvDone(0, "ok", "put", "a"), kvDone(1, "info", "put", "b"), kvDone(2, "info", "put", "b"), getReturning(3, "b")),
 			Valid, "", ""},
-		{"an indeterminate append of a value appended twice, seen", cat(done(0, "ok", "append", "x"), done(1, "info", "append", "y"), done(2, "info", "append", "y"), getReturning(3, "xy")),
+		{"an indeterminate append of a value appended twice, seen", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "info", "append", "y"), kvDone(2, "info", "append", "y"), getReturning(3, "xy")),
 			Valid, "", ""},
-		{"an indeterminate put that never returned, seen", cat(done(0, "ok", "put", "a"), []string{"1 invoke put b"}, getReturning(2, "b")),
+		{"an indeterminate put that never returned, seen", cat(kvDone(0, "ok", "put", "a"), []string{"1 invoke put b"}, getReturning(2, "b")),
 			Valid, "", ""},
 		// Two puts of one value: a string read names no single write.
-		{"a value written twice, the later seen", cat(done(0, "ok", "put", "a"), done(0, "ok", "put", "b"), done(0, "ok", "put", "a"), getReturning(1, "a")),
+		{"a value written twice, the later seen", cat(kvDone(0, "ok", "put", "a"), kvDone(0, "ok", "put", "b"), kvDone(0, "ok", "put", "a"), getReturning(1, "a")),
 			Valid, "", ""},
-		{"a value written twice, both before a newer put", cat(done(0, "ok", "put", "a"), done(1, "ok", "put", "a"), done(0, "ok", "put", "b"), getReturning(2, "a")),
+		{"a value written twice, both before a newer put", cat(kvDone(0, "ok", "put", "a"), kvDone(1, "ok", "put", "a"), kvDone(0, "ok", "put", "b"), getReturning(2, "a")),
 			Invalid, KindNonlinearizable, ""},
-		{"a put of \"\" and the initial state", cat(done(0, "ok", "put", ""), done(0, "ok", "put", "a"), done(1, "ok", "put", ""), getReturning(2, "")),
+		{"a put of \"\" and the initial state", cat(kvDone(0, "ok", "put", ""), kvDone(0, "ok", "put", "a"), kvDone(1, "ok", "put", ""), getReturning(2, "")),
 			Valid, "", ""},
-		{"a put of \"\" before a newer put", cat(done(0, "ok", "put", ""), done(0, "ok", "put", "a"), getReturning(2, "")),
+		{"a put of \"\" before a newer put", cat(kvDone(0, "ok", "put", ""), kvDone(0, "ok", "put", "a"), getReturning(2, "")),
 			Invalid, KindNonlinearizable, ""},
 		// Appends: the search decides, on pruned operations.
-		{"an indeterminate append seen", cat(done(0, "ok", "append", "x"), done(1, "info", "append", "y"), getReturning(2, "xy"), getReturning(3, "xy")),
+		{"an indeterminate append seen", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "info", "append", "y"), getReturning(2, "xy"), getReturning(3, "xy")),
 			Valid, "", ""},
-		{"an indeterminate append seen, then missed", cat(done(0, "ok", "append", "x"), done(1, "info", "append", "y"), getReturning(2, "xy"), getReturning(3, "x")),
+		{"an indeterminate append seen, then missed", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "info", "append", "y"), getReturning(2, "xy"), getReturning(3, "x")),
 			Invalid, KindNonlinearizable, ""},
-		{"an indeterminate append nobody saw", cat(done(0, "ok", "append", "x"), done(1, "info", "append", "y"), getReturning(2, "x")),
+		{"an indeterminate append nobody saw", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "info", "append", "y"), getReturning(2, "x")),
 			Valid, "", ""},
 		{"appends that overlapped may land in either order", cat([]string{"0 invoke append x", "1 invoke append y", "0 ok append x", "1 ok append y"}, getReturning(2, "yx")),
 			Valid, "", ""},
-		{"sequential appends out of order", cat(done(0, "ok", "append", "x"), done(1, "ok", "append", "y"), getReturning(2, "yx")),
+		{"sequential appends out of order", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "ok", "append", "y"), getReturning(2, "yx")),
 			Invalid, KindNonlinearizable, ""},
-		{"an append of \"\"", cat(done(0, "ok", "append", "x"), done(1, "ok", "append", ""), getReturning(2, "x")),
+		{"an append of \"\"", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "ok", "append", ""), getReturning(2, "x")),
 			Valid, "", ""},
-		{"an append of \"\" beside a missed append", cat(done(0, "ok", "append", "x"), done(1, "ok", "append", ""), getReturning(2, "")),
+		{"an append of \"\" beside a missed append", cat(kvDone(0, "ok", "append", "x"), kvDone(1, "ok", "append", ""), getReturning(2, "")),
 			Invalid, KindNonlinearizable, ""},
-		{"a put then appends", cat(done(0, "ok", "append", "x"), done(0, "ok", "put", "p"), done(1, "info", "append", "q"), getReturning(2, "pq")),
+		{"a put then appends", cat(kvDone(0, "ok", "append", "x"), kvDone(0, "ok", "put", "p"), kvDone(1, "info", "append", "q"), getReturning(2, "pq")),
 			Valid, "", ""},
-		{"a put's value read without the append acknowledged after it", cat(done(0, "ok", "put", "p"), done(1, "ok", "append", "q"), getReturning(2, "p")),
+		{"a put's value read without the append acknowledged after it", cat(kvDone(0, "ok", "put", "p"), kvDone(1, "ok", "append", "q"), getReturning(2, "p")),
 			Invalid, KindNonlinearizable, ""},
 	} {
 		c := checkKVEDN(t, kvEDN(tc.lines...))
@@ -310,7 +310,7 @@ func TestOneHardKeyDoesNotHoldTheBudget(t *testing.T) {
 	easy := runtime.GOMAXPROCS(0) + 1
 	for k := range easy {
 		key := fmt.Sprintf("easy%d", k)
-		h, err := history.ReadJepsen(strings.NewReader(strings.ReplaceAll(kvEDN(slices.Concat(done(0, "ok", "put", "a"), getReturning(1, "a"))...), `:key "k"`, `:key "`+key+`"`)))
+		h, err := history.ReadJepsen(strings.NewReader(strings.ReplaceAll(kvEDN(slices.Concat(kvDone(0, "ok", "put", "a"), getReturning(1, "a"))...), `:key "k"`, `:key "`+key+`"`)))
 		if err != nil {
 			t.Fatal(err)
 		}
