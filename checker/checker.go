@@ -6,6 +6,7 @@ package checker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -93,7 +94,7 @@ type Result struct {
 	// Ops counts completions by type; operations that never completed count
 	// as info.
 	Ops      OpCounts          `json:"ops"`
-	Stats    Stats             `json:"stats"`
+	Stats    Stats             `json:"stats,omitzero"`
 	Faults   []FaultWindow     `json:"faults"`
 	Checkers map[string]*Check `json:"checkers"`
 	// Links are the link proxies' counters at the end of the history.
@@ -102,6 +103,12 @@ type Result struct {
 	Truncated bool `json:"history_truncated,omitempty"`
 	// CheckSeconds is how long the check took.
 	CheckSeconds float64 `json:"check_seconds"`
+	// Timeless: the history's times are positions, not clock readings, so
+	// nothing that needs real times (Stats, FirstOKAfter) is given.
+	Timeless bool `json:"timeless,omitempty"`
+	// Interrupted: the caller stopped the check (an interrupt) before it
+	// ended, so the verdict is at best unknown.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // OpCounts counts operations by how they ended.
@@ -197,13 +204,20 @@ func (w FaultWindow) Describe() string {
 // CheckHistory runs every checker over h.
 func CheckHistory(ctx context.Context, h *history.History, opts Options) *Result {
 	began := time.Now()
+	if h.Interrupted {
+		return interruptedRead(Pair(h.Events), h.Truncated, began)
+	}
 	var nemesis []history.Event
 	for _, e := range h.Events {
 		if e.Process == history.Nemesis {
 			nemesis = append(nemesis, e)
 		}
 	}
-	return checkOps(ctx, Pair(h.Events), nemesis, h.Truncated, began, opts)
+	res := checkOps(ctx, Pair(h.Events), nemesis, h.Truncated, began, opts)
+	if h.Timeless {
+		leaveOutTimes(res)
+	}
+	return stopped(ctx, res)
 }
 
 // CheckReader checks a JSONL history as it streams in, keeping operations
@@ -212,7 +226,11 @@ func CheckReader(ctx context.Context, r io.Reader, opts Options) (*Result, error
 	began := time.Now()
 	p := NewPairer()
 	var nemesis []history.Event
+	n := 0
 	truncated, err := history.Scan(r, func(e *history.Event) error {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return errInterrupted
+		}
 		if e.Process == history.Nemesis {
 			nemesis = append(nemesis, *e)
 		} else {
@@ -220,10 +238,13 @@ func CheckReader(ctx context.Context, r io.Reader, opts Options) (*Result, error
 		}
 		return nil
 	})
+	if errors.Is(err, errInterrupted) {
+		return interruptedRead(p.Ops(), truncated, began), nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return checkOps(ctx, p.Ops(), nemesis, truncated, began, opts), nil
+	return stopped(ctx, checkOps(ctx, p.Ops(), nemesis, truncated, began, opts)), nil
 }
 
 // checkOps runs every checker over a history's operations and its nemesis
@@ -239,16 +260,7 @@ func checkOps(ctx context.Context, ops []Op, nemesis []history.Event, truncated 
 		Truncated: truncated,
 	}
 	res.Stats = MainStats(ops)
-	for _, op := range ops {
-		switch op.Type {
-		case history.OK:
-			res.Ops.OK++
-		case history.Fail:
-			res.Ops.Fail++
-		default:
-			res.Ops.Info++
-		}
-	}
+	countOps(res, ops)
 	// Leader reads and direct reads are judged apart: NATS documents
 	// direct get as not read-your-writes, so a stale direct read is
 	// expected behaviour, while a stale leader read is a finding.

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -166,10 +163,14 @@ type jepsenSpec struct {
 	fs []string
 	// keyed: one partition per key; otherwise everything is one register.
 	keyed bool
-	// convert makes the Porcupine operation of op, or reports that op
+	// convert makes the Porcupine input and output of op, or reports that op
 	// constrains nothing (failed writes did not happen; reads that did not
-	// return saw nothing).
-	convert func(op *Op) (in, out any, keep bool)
+	// return saw nothing). orig is the history's operation, which op may be
+	// a pruned copy of; descriptions name it.
+	convert func(op, orig *Op) (in, out any, keep bool)
+	// analyse, when set, is the direct analysis of one partition (see
+	// keyAnalysis); without it every operation is searched as it is.
+	analyse func(spec jepsenSpec, key string, ops []*Op, end int64) keyAnalysis
 	// what names a partition in words.
 	what func(key string) string
 }
@@ -177,7 +178,7 @@ type jepsenSpec struct {
 var registerSpec = jepsenSpec{
 	model: RegisterModel,
 	fs:    []string{history.FRead, history.FWrite, history.FCAS},
-	convert: func(op *Op) (any, any, bool) {
+	convert: func(op, orig *Op) (any, any, bool) {
 		// A failed operation did not happen. A failed cas in Jepsen's etcd
 		// test also says the compare did not hold, but :fail does not mean
 		// that in every test, so like Knossos we draw nothing from it (all of
@@ -185,7 +186,7 @@ var registerSpec = jepsenSpec{
 		if op.Type == history.Fail || (op.F == history.FRead && op.Type != history.OK) {
 			return nil, nil, false
 		}
-		in := registerInput{f: op.F, op: op}
+		in := registerInput{f: op.F, op: orig}
 		out := registerOutput{typ: op.Type}
 		if op.F == history.FRead {
 			out.value = op.Value
@@ -201,11 +202,11 @@ var appendKVSpec = jepsenSpec{
 	model: AppendKVModel,
 	fs:    []string{jepsenGet, jepsenPut, jepsenAppend},
 	keyed: true,
-	convert: func(op *Op) (any, any, bool) {
+	convert: func(op, orig *Op) (any, any, bool) {
 		if op.Type == history.Fail || (op.F == jepsenGet && op.Type != history.OK) {
 			return nil, nil, false
 		}
-		in := appendKVInput{f: op.F, op: op}
+		in := appendKVInput{f: op.F, op: orig}
 		out := appendKVOutput{typ: op.Type}
 		if op.F == jepsenGet {
 			out.value = jepsenDeref(op.Value) // a get of a missing key reads ""
@@ -214,7 +215,23 @@ var appendKVSpec = jepsenSpec{
 		}
 		return in, out, true
 	},
-	what: func(key string) string { return "key " + strconv.Quote(key) },
+	analyse: analyseAppendKV,
+	what:    func(key string) string { return "key " + strconv.Quote(key) },
+}
+
+// jepsenOperation is op as Porcupine sees it, or false when it constrains
+// nothing. An operation that never returned returns at end, after
+// everything else. Its Metadata is orig, the history's operation.
+func jepsenOperation(spec jepsenSpec, op, orig *Op, end int64) (porcupine.Operation, bool) {
+	in, out, keep := spec.convert(op, orig)
+	if !keep {
+		return porcupine.Operation{}, false
+	}
+	ret := op.Return
+	if ret == Open {
+		ret = end
+	}
+	return porcupine.Operation{ClientId: int(op.Process), Input: in, Output: out, Call: op.Call, Return: ret, Metadata: orig}, true
 }
 
 // CheckRegister checks a Jepsen single-register history (read, write, cas on
@@ -226,7 +243,9 @@ func CheckRegister(ctx context.Context, ops []Op, opts Options) *Check {
 
 // CheckAppendKV checks a Jepsen key-value history (get, put, append) for
 // linearizability, one key at a time, the keys in parallel under
-// opts.Timeout; keys not decided in time are unknown.
+// opts.Timeout; keys not decided in time are unknown. Each key is analysed
+// first (analyseAppendKV): a key the analysis proves invalid is not
+// searched, and the others are searched pruned.
 func CheckAppendKV(ctx context.Context, ops []Op, opts Options) *Check {
 	return checkJepsen(ctx, ops, opts, appendKVSpec)
 }
@@ -239,13 +258,49 @@ type jepsenPartition struct {
 	porc []porcupine.Operation
 }
 
+// jepsenKey is one partition's operations in the history.
+type jepsenKey struct {
+	key string
+	ops []*Op
+}
+
+// partitionJepsen groups the operations the spec knows by partition, in
+// key order, counting every operation by f and type; it also returns how
+// many it does not know.
+func partitionJepsen(ops []Op, spec jepsenSpec, counts map[string]int) ([]jepsenKey, int) {
+	byKey := map[string]int{}
+	var parts []jepsenKey
+	unsupported := 0
+	for k := range ops {
+		op := &ops[k]
+		counts[op.F+"-"+string(op.Type)]++
+		if !slices.Contains(spec.fs, op.F) {
+			unsupported++
+			continue
+		}
+		key := ""
+		if spec.keyed {
+			key = op.Key
+		}
+		i, ok := byKey[key]
+		if !ok {
+			i = len(parts)
+			byKey[key] = i
+			parts = append(parts, jepsenKey{key: key})
+		}
+		parts[i].ops = append(parts[i].ops, op)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].key < parts[j].key })
+	return parts, unsupported
+}
+
 func checkJepsen(ctx context.Context, ops []Op, opts Options, spec jepsenSpec) *Check {
+	began := time.Now()
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
 	maxListed := opts.MaxListed
 	if maxListed == 0 {
 		maxListed = 100
 	}
-
 	// end is after every time in the history: open operations return then,
 	// so Porcupine may place them after everything else.
 	var end int64
@@ -256,134 +311,58 @@ func checkJepsen(ctx context.Context, ops []Op, opts Options, spec jepsenSpec) *
 		}
 	}
 	end++
-
-	byKey := map[string]*jepsenPartition{}
-	unsupported := 0
-	for k := range ops {
-		op := &ops[k]
-		c.Counts[op.F+"-"+string(op.Type)]++
-		if !slices.Contains(spec.fs, op.F) {
-			unsupported++
-			continue
-		}
-		key := ""
-		if spec.keyed {
-			key = op.Key
-		}
-		p := byKey[key]
-		if p == nil {
-			p = &jepsenPartition{key: key}
-			byKey[key] = p
-		}
-		in, out, keep := spec.convert(op)
-		if !keep {
-			continue
-		}
-		ret := op.Return
-		if ret == Open {
-			ret = end
-		}
-		p.ops = append(p.ops, op)
-		p.porc = append(p.porc, porcupine.Operation{
-			ClientId: int(op.Process), Input: in, Output: out, Call: op.Call, Return: ret,
-			Metadata: op.Index,
-		})
-	}
-	parts := make([]*jepsenPartition, 0, len(byKey))
-	for _, p := range byKey {
-		parts = append(parts, p)
-	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].key < parts[j].key })
+	parts, unsupported := partitionJepsen(ops, spec, c.Counts)
 	c.Counts["keys"] = len(parts)
-
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
 
 	// The verdicts. Undecided partitions stay Unknown. One proven violation
 	// settles the verdict, so it stops the other searches: a key that is
 	// hard to decide would otherwise hold the check to its timeout for
 	// nothing the verdict needs (one key of Porcupine's c50-bad takes
 	// minutes alone).
-	var stop atomic.Bool
-	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
-	verdicts := make([]porcupine.CheckResult, len(parts))
-	for i := range verdicts {
-		verdicts[i] = porcupine.Unknown
-	}
-	jepsenParallel(ctx, &stop, len(parts), func(i int) {
-		res, _ := stoppableCheck(spec.model, parts[i].porc, &stop, false)
-		if res == porcupine.Illegal {
-			stop.Store(true)
+	outcomes := keyRunner{model: spec.model, settle: true, analyse: func(i int) keyAnalysis {
+		if spec.analyse != nil {
+			return spec.analyse(spec, parts[i].key, parts[i].ops, end)
 		}
-		verdicts[i] = res
-	})
-	var failing []int
-	for i, p := range parts {
-		switch verdicts[i] {
-		case porcupine.Illegal:
-			failing = append(failing, i)
-			c.FailingKeys = append(c.FailingKeys, p.key)
-		case porcupine.Unknown:
-			c.UnknownKeys = append(c.UnknownKeys, p.key)
+		var porc []porcupine.Operation
+		for _, op := range parts[i].ops {
+			if o, ok := jepsenOperation(spec, op, op, end); ok {
+				porc = append(porc, o)
+			}
 		}
-	}
+		return keyAnalysis{ops: porc}
+	}}.run(ctx, len(parts), opts.Timeout)
 
-	// The explanations, only for failing partitions: the partial
-	// linearizations cost a second search, which a valid history never needs.
-	// The verdict is already known, so they get what time is left, and at
-	// least a moment to try.
-	listed := failing
-	if maxListed > 0 && len(listed) > maxListed {
-		listed = listed[:maxListed]
+	var searched []*jepsenPartition // proved invalid by the search
+	var proved []Anomaly
+	for i, o := range outcomes {
+		switch {
+		case o.verdict == porcupine.Illegal:
+			c.FailingKeys = append(c.FailingKeys, parts[i].key)
+			proved = append(proved, o.analysis.anomalies...)
+			if o.searched {
+				p := &jepsenPartition{key: parts[i].key, porc: o.analysis.ops}
+				for _, po := range p.porc {
+					p.ops = append(p.ops, po.Metadata.(*Op))
+				}
+				searched = append(searched, p)
+			}
+		case o.verdict == porcupine.Unknown:
+			c.UnknownKeys = append(c.UnknownKeys, parts[i].key)
+		}
 	}
-	ectx := context.WithoutCancel(ctx)
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ectx, cancel = context.WithTimeout(ectx, max(time.Until(deadline), 100*time.Millisecond))
-		defer cancel()
-	} else if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		ectx, cancel = context.WithTimeout(ectx, 100*time.Millisecond)
-		defer cancel()
+	listJepsenAnomalies(c, proved, maxListed)
+	explained := explainSearched(ctx, spec, searched, maxListed, began, opts.Timeout)
+	c.Anomalies = append(c.Anomalies, explained...)
+	if len(searched) > 0 {
+		c.Counts["anomaly-"+KindNonlinearizable] = len(searched)
 	}
-	var estop atomic.Bool
-	defer context.AfterFunc(ectx, func() { estop.Store(true) })()
-	anomalies := make([]Anomaly, len(listed))
-	for k := range anomalies {
-		// The fallback, should the explanation not finish.
-		anomalies[k] = explainNonlinearizable(spec, parts[listed[k]], porcupine.Unknown, nil)
+	if len(explained) < len(searched) {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d %s anomalies, the first %d listed", len(searched), KindNonlinearizable, len(explained)))
 	}
-	jepsenParallel(ectx, &estop, len(listed), func(k int) {
-		p := parts[listed[k]]
-		res, info := stoppableCheck(spec.model, p.porc, &estop, true)
-		anomalies[k] = explainNonlinearizable(spec, p, res, info.PartialLinearizations())
-	})
-	c.Anomalies = anomalies
-	if len(failing) > 0 {
-		c.Counts["anomaly-"+KindNonlinearizable] = len(failing)
-	}
-	if len(listed) < len(failing) {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d %s anomalies, the first %d listed", len(failing), KindNonlinearizable, len(listed)))
-	}
-	switch {
-	case len(c.UnknownKeys) > 0 && len(failing) > 0:
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys was stopped once a key proved the history not linearizable", len(c.UnknownKeys)))
-	case len(c.UnknownKeys) > 0:
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", len(c.UnknownKeys)))
-	}
-	if unsupported > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d operations are not %v and were not checked", unsupported, spec.fs))
-	}
-	if len(ops) == 0 {
-		c.Notes = append(c.Notes, "the history has no operations")
-	}
-	sort.Strings(c.Notes)
+	jepsenNotes(ctx, c, unsupported, len(ops), spec)
 
 	switch {
-	case len(failing) > 0:
+	case len(c.FailingKeys) > 0:
 		c.Valid = Invalid
 	case len(c.UnknownKeys) > 0 || unsupported > 0 || len(ops) == 0:
 		// Nothing checked, or not everything: no grounds to call it valid.
@@ -392,49 +371,64 @@ func checkJepsen(ctx context.Context, ops []Op, opts Options, spec jepsenSpec) *
 	return c
 }
 
-// jepsenParallel calls fn(i) for i in [0, n), on as many goroutines as
-// there are CPUs, until ctx ends or stop is set: calls not started by then
-// are skipped.
-func jepsenParallel(ctx context.Context, stop *atomic.Bool, n int, fn func(i int)) {
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if ctx.Err() == nil && !stop.Load() {
-				fn(i)
-			}
-		}()
+// listJepsenAnomalies lists the analysis' anomalies, in key order, at most
+// maxListed of each kind (all counted).
+func listJepsenAnomalies(c *Check, anomalies []Anomaly, maxListed int) {
+	listed := map[string]int{}
+	for _, a := range anomalies {
+		c.Counts["anomaly-"+a.Kind]++
+		if listed[a.Kind] < maxListed || maxListed < 0 {
+			listed[a.Kind]++
+			c.Anomalies = append(c.Anomalies, a)
+		}
 	}
-	wg.Wait()
+	for kind, n := range listed {
+		if total := c.Counts["anomaly-"+kind]; total > n {
+			c.Notes = append(c.Notes, fmt.Sprintf("%d %s anomalies, the first %d listed", total, kind, n))
+		}
+	}
 }
 
-// stoppableCheck runs Porcupine on one partition until it decides or stop is
-// set. Porcupine takes no context, so a stopped search is ended by refusing
-// every further step; a stopped search that says Illegal proved nothing and
-// is Unknown. A linearization found is a proof whatever else was refused, so
-// Ok always stands.
-func stoppableCheck(model porcupine.Model, ops []porcupine.Operation, stop *atomic.Bool, verbose bool) (porcupine.CheckResult, porcupine.LinearizationInfo) {
-	step := model.Step
-	model.Step = func(st, in, out any) (bool, any) {
+// jepsenNotes says why a verdict is not valid when nothing was found.
+func jepsenNotes(ctx context.Context, c *Check, unsupported, ops int, spec jepsenSpec) {
+	switch {
+	case len(c.UnknownKeys) > 0 && len(c.FailingKeys) > 0:
+		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys was stopped once a key proved the history not linearizable", len(c.UnknownKeys)))
+	case len(c.UnknownKeys) > 0:
+		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
+	}
+	if unsupported > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d operations are not %v and were not checked", unsupported, spec.fs))
+	}
+	if ops == 0 {
+		c.Notes = append(c.Notes, "the history has no operations")
+	}
+	sort.Strings(c.Notes)
+}
+
+// explainSearched words the partitions the search proved invalid, at most
+// maxListed of them. The partial linearizations cost a second, verbose
+// search, which a valid history never needs; it gets what is left of the
+// check's time, and at least a moment to try, but stops at once when ctx
+// ends. A search that does not finish leaves the verdict unexplained.
+func explainSearched(ctx context.Context, spec jepsenSpec, parts []*jepsenPartition, maxListed int, began time.Time, timeout time.Duration) []Anomaly {
+	if maxListed >= 0 && len(parts) > maxListed {
+		parts = parts[:maxListed]
+	}
+	out := make([]Anomaly, len(parts))
+	for k, p := range parts {
+		out[k] = explainNonlinearizable(spec, p, porcupine.Unknown, nil)
+	}
+	stop, release := afterSearch(ctx, began, timeout)
+	defer release()
+	parallel(len(parts), func(k int) {
 		if stop.Load() {
-			return false, st
+			return
 		}
-		return step(st, in, out)
-	}
-	var res porcupine.CheckResult
-	var info porcupine.LinearizationInfo
-	if verbose {
-		res, info = porcupine.CheckOperationsVerbose(model, ops, 0)
-	} else {
-		res = porcupine.CheckOperationsTimeout(model, ops, 0)
-	}
-	if res == porcupine.Illegal && stop.Load() {
-		res = porcupine.Unknown
-	}
-	return res, info
+		res, info := stoppableCheck(spec.model, parts[k].porc, stop.Load, true)
+		out[k] = explainNonlinearizable(spec, parts[k], res, info.PartialLinearizations())
+	})
+	return out
 }
 
 // explainNonlinearizable names where a failing partition stops being

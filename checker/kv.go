@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/jetsam-dev/jetsam/history"
-	"golang.org/x/sync/errgroup"
 )
 
 // WorkloadKV names the KV register workload in histories and results; the
@@ -79,45 +77,25 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		return out
 	}
 
-	// The explanations.
-	var anomalies []Anomaly
-	for _, k := range keys {
-		anomalies = append(anomalies, explainKey(k, byKey(k))...)
-	}
-	if !direct {
-		anomalies = append(anomalies, duplicateRevisions(ops)...)
-	}
+	anomalies, outcomes := decideKVKeys(ctx, ops, keys, byKey, end, direct, opts.Timeout)
 	explained := map[string]bool{}
 	for _, a := range anomalies {
 		explained[a.Key] = true
 	}
 
 	// The verdict.
-	// Keys the analysis already proved invalid need no search: it is the
-	// search over a key with an anomaly and open writes that can take
-	// minutes.
-	var search []string
-	for _, k := range keys {
-		if !explained[k] {
-			search = append(search, k)
-		}
-	}
-	verdicts := linearizable(ctx, search, byKey, end, opts.Timeout)
-	for i, k := range search {
-		switch verdicts[i] {
-		case porcupine.Illegal:
-			if !explained[k] {
-				c.FailingKeys = append(c.FailingKeys, k)
-				first := ops[index[k][0]]
-				anomalies = append(anomalies, Anomaly{
-					Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
-					Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
-				})
-			}
-		case porcupine.Unknown:
-			if !explained[k] {
-				c.UnknownKeys = append(c.UnknownKeys, k)
-			}
+	for i, k := range keys {
+		switch {
+		case explained[k]: // failing: added below
+		case outcomes[i].verdict == porcupine.Illegal:
+			c.FailingKeys = append(c.FailingKeys, k)
+			first := ops[index[k][0]]
+			anomalies = append(anomalies, Anomaly{
+				Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
+				Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
+			})
+		case outcomes[i].verdict == porcupine.Unknown:
+			c.UnknownKeys = append(c.UnknownKeys, k)
 		}
 	}
 	for k := range explained {
@@ -127,7 +105,7 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 	}
 	sort.Strings(c.FailingKeys)
 	if len(c.UnknownKeys) > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("the linearizability search for %d keys did not finish within the check timeout", len(c.UnknownKeys)))
+		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
 	}
 
 	// Durability needs a final read: without one the run did not finish.
@@ -155,43 +133,32 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 	return c
 }
 
-// linearizable runs Porcupine on every key, in parallel, within one overall
-// timeout. Keys not finished in time are Unknown.
-func linearizable(ctx context.Context, keys []string, byKey func(string) []Op, end int64, timeout time.Duration) []porcupine.CheckResult {
-	out := make([]porcupine.CheckResult, len(keys))
-	for i := range out {
-		out[i] = porcupine.Unknown
+// decideKVKeys runs the explanations on every key, and the search on every
+// key they did not prove invalid: it is the search over a key with an
+// anomaly and open writes that can take minutes. It returns the anomalies
+// the explanations found and each key's outcome.
+func decideKVKeys(ctx context.Context, ops []Op, keys []string, byKey func(string) []Op, end int64, direct bool, timeout time.Duration) ([]Anomaly, []keyOutcome) {
+	var dups []Anomaly
+	if !direct {
+		dups = duplicateRevisions(ops)
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+	dupKeys := map[string]bool{}
+	for _, a := range dups {
+		dupKeys[a.Key] = true
 	}
-	deadline, hasDeadline := ctx.Deadline()
-	g := new(errgroup.Group)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, k := range keys {
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// One hard key must not hold a worker for the whole budget:
-			// it ends unknown while the others still decide.
-			left := time.Duration(0)
-			if hasDeadline {
-				if left = time.Until(deadline); left <= 0 {
-					return nil
-				}
-				if timeout > 0 {
-					left = min(left, max(timeout/4, time.Second))
-				}
-			}
-			out[i] = porcupine.CheckOperationsTimeout(KVModel, kvOperations(prune(byKey(k)), end), left)
-			return nil
-		})
+	outcomes := keyRunner{model: KVModel, analyse: func(i int) keyAnalysis {
+		kops := byKey(keys[i])
+		a := explainKey(keys[i], kops)
+		if len(a) > 0 || dupKeys[keys[i]] {
+			return keyAnalysis{anomalies: a, proved: true}
+		}
+		return keyAnalysis{ops: kvOperations(prune(kops), end)}
+	}}.run(ctx, len(keys), timeout)
+	var anomalies []Anomaly
+	for _, o := range outcomes {
+		anomalies = append(anomalies, o.analysis.anomalies...)
 	}
-	_ = g.Wait()
-	return out
+	return append(anomalies, dups...), outcomes
 }
 
 // prune shrinks one key's operations for the search without changing its

@@ -1,7 +1,10 @@
 package checker
 
 import (
+	"context"
+	"errors"
 	"sort"
+	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -133,4 +136,53 @@ func percentiles(lat []int64) (p50, p99, maxMS float64) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	return pct(0.5), pct(0.99), pct(1)
+}
+
+// leaveOutTimes drops from res what needs real times, for a history whose
+// times are only positions: rates, latencies and the time from a heal to
+// the next success would be numbers of events, not seconds.
+func leaveOutTimes(res *Result) {
+	res.Timeless = true
+	res.Stats = Stats{}
+	for i := range res.Faults {
+		res.Faults[i].FirstOKAfter = nil
+	}
+}
+
+// errInterrupted ends reading a history once the check's context ends.
+var errInterrupted = errors.New("interrupted while reading the history")
+
+// interruptedRead is the result of a check stopped while the history was
+// being read: nothing is checked, since a checker may judge a cut history
+// as it would not judge the whole (an enqueue whose delivery was not read
+// yet looks lost), so the verdict is unknown.
+func interruptedRead(ops []Op, truncated bool, began time.Time) *Result {
+	res := &Result{Valid: Unknown, Checkers: map[string]*Check{}, Truncated: truncated, Interrupted: true}
+	countOps(res, ops)
+	res.CheckSeconds = time.Since(began).Seconds()
+	return res
+}
+
+// stopped makes the verdict of a check whose context ended before it did
+// at best unknown: the caller stopped it, whatever had been decided.
+func stopped(ctx context.Context, res *Result) *Result {
+	if ctx.Err() != nil {
+		res.Interrupted = true
+		res.Valid = Merge(res.Valid, Unknown)
+	}
+	return res
+}
+
+// countOps counts operations by how they ended.
+func countOps(res *Result, ops []Op) {
+	for _, op := range ops {
+		switch op.Type {
+		case history.OK:
+			res.Ops.OK++
+		case history.Fail:
+			res.Ops.Fail++
+		default:
+			res.Ops.Info++
+		}
+	}
 }

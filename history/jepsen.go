@@ -2,6 +2,7 @@ package history
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,23 +34,22 @@ const jepsenNemesisF = "nemesis"
 // line ({:process 0, :type :invoke, :f :put, :key "0", :value "x"}). The
 // format is taken from the first non-blank line: a map means EDN.
 //
-// Jepsen logs carry no usable times, so an event's Time is its index: the
-// log is written in real-time order, so line order is a valid clock.
+// Jepsen logs carry no usable times, so an event's Time is its index and
+// the history is Timeless: the log is written in real-time order, so line
+// order is a valid clock. EDN op maps that all carry a :time (nanoseconds,
+// never decreasing) keep it as their Time.
 func ReadJepsen(r io.Reader) (*History, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
-	var lines []string
-	for {
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
-			lines = append(lines, strings.TrimRight(s, "\r\n"))
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read jepsen history: %w", err)
-		}
+	return ReadJepsenContext(context.Background(), r)
+}
+
+// ReadJepsenContext is ReadJepsen that stops once ctx ends, returning what
+// it read so far, marked Interrupted.
+func ReadJepsenContext(ctx context.Context, r io.Reader) (*History, error) {
+	lines, err := readLines(ctx, r)
+	if err != nil {
+		return nil, err
 	}
+	h := &History{Interrupted: ctx.Err() != nil}
 	first := -1
 	for i, l := range lines {
 		if strings.TrimSpace(l) != "" {
@@ -57,7 +57,6 @@ func ReadJepsen(r io.Reader) (*History, error) {
 			break
 		}
 	}
-	h := &History{}
 	if first < 0 {
 		return h, nil // an empty history: nothing happened, which is not malformed
 	}
@@ -65,6 +64,10 @@ func ReadJepsen(r io.Reader) (*History, error) {
 	edn := strings.HasPrefix(strings.TrimSpace(lines[first]), "{") ||
 		strings.HasPrefix(strings.TrimSpace(lines[first]), "#")
 	for i, l := range lines {
+		if i%4096 == 0 && ctx.Err() != nil {
+			h.Interrupted = true
+			break
+		}
 		var err error
 		if edn {
 			err = p.ednLine(l)
@@ -75,12 +78,56 @@ func ReadJepsen(r io.Reader) (*History, error) {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, i+1, err)
 		}
 	}
-	if len(h.Events) == 0 {
+	if len(h.Events) == 0 && !h.Interrupted {
 		// A text file none of whose lines is an operation is not a Jepsen
 		// history: saying so beats checking nothing and calling it valid.
 		return nil, fmt.Errorf("%w: line %d: no Jepsen operations in the file", ErrMalformed, first+1)
 	}
+	p.setTimes()
 	return h, nil
+}
+
+// readLines reads every line, until ctx ends.
+func readLines(ctx context.Context, r io.Reader) ([]string, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var lines []string
+	for {
+		if len(lines)%4096 == 0 && ctx.Err() != nil {
+			return lines, nil
+		}
+		s, err := br.ReadString('\n')
+		if len(s) > 0 {
+			lines = append(lines, strings.TrimRight(s, "\r\n"))
+		}
+		if err == io.EOF {
+			return lines, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read jepsen history: %w", err)
+		}
+	}
+}
+
+// maxJepsenTime bounds the :time taken as a clock: far beyond any test's
+// length, and far from the largest time, which means "never returned".
+const maxJepsenTime = 1 << 62
+
+// setTimes gives every event its time: its :time when every event had
+// one and they never decrease, else its index, and then the history is
+// Timeless. Either way the times keep the file's order.
+func (p *jepsenParser) setTimes() {
+	real := len(p.times) == len(p.h.Events) && len(p.times) > 0
+	for i := 1; real && i < len(p.times); i++ {
+		real = p.times[i] >= p.times[i-1]
+	}
+	for i := range p.h.Events {
+		if real {
+			p.h.Events[i].Time = p.times[i]
+		} else {
+			p.h.Events[i].Time = int64(i)
+		}
+	}
+	p.h.Timeless = !real
 }
 
 // jepsenOp is one operation line before it becomes an event.
@@ -91,6 +138,7 @@ type jepsenOp struct {
 	key     *ednValue
 	value   *ednValue
 	err     string
+	time    *int64 // :time, in nanoseconds
 }
 
 type jepsenParser struct {
@@ -99,6 +147,8 @@ type jepsenParser struct {
 	// the nemesis's invocations as :info too, so alternation decides which
 	// line invokes and which completes.
 	nemesisPending bool
+	// times are the events' :time values, while every event has had one.
+	times []int64
 }
 
 // textLine parses one line of a Jepsen log. Only jepsen.util lines that
@@ -183,6 +233,12 @@ func (p *jepsenParser) ednLine(line string) error {
 			op.value = &val
 		case "error":
 			op.err = val.plain()
+		case "time":
+			t, err := strconv.ParseInt(val.s, 10, 64)
+			if val.kind != ednInt || err != nil {
+				return fmt.Errorf(":time %s is not an integer", val)
+			}
+			op.time = &t
 		}
 	}
 	switch {
@@ -202,7 +258,10 @@ func (p *jepsenParser) add(op jepsenOp) error {
 	if !typ.Valid() {
 		return fmt.Errorf("unknown type :%s", op.typ)
 	}
-	e := Event{Index: len(p.h.Events), Time: int64(len(p.h.Events)), Type: typ, Error: op.err}
+	e := Event{Index: len(p.h.Events), Type: typ, Error: op.err}
+	if op.time != nil && *op.time >= 0 && *op.time < maxJepsenTime && len(p.times) == len(p.h.Events) {
+		p.times = append(p.times, *op.time)
+	}
 	if op.process == ":nemesis" {
 		p.addNemesis(&e, op)
 		return nil

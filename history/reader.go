@@ -16,6 +16,13 @@ type History struct {
 	// Truncated is set when the last line was torn (the writer died mid-line)
 	// and was dropped.
 	Truncated bool
+	// Timeless: event times are positions in the file, not clock readings
+	// (a Jepsen log, or EDN op maps without :time). They order the events,
+	// but durations and rates drawn from them mean nothing.
+	Timeless bool
+	// Interrupted: reading stopped because its context ended, so the
+	// events are only the start of the history.
+	Interrupted bool
 }
 
 // ErrMalformed is wrapped by every error about a history's content.

@@ -127,7 +127,7 @@ func CheckFormat(ctx context.Context, path, format string, opts checker.Options)
 		res, err = checker.CheckReader(ctx, f, opts)
 	case FormatJepsen:
 		var h *history.History
-		if h, err = history.ReadJepsen(f); err == nil {
+		if h, err = history.ReadJepsenContext(ctx, f); err == nil {
 			res = checker.CheckHistory(ctx, h, opts)
 		}
 	default:

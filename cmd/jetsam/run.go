@@ -505,8 +505,12 @@ func printSummary(w io.Writer, dir string, res *checker.Result) {
 		checker.Valid: "VALID", checker.Invalid: "INVALID: anomalies found", checker.Unknown: "UNKNOWN",
 	}[res.Valid]
 	fmt.Fprintf(w, "verdict: %s\n", verdict)
-	fmt.Fprintf(w, "ops: ok %d, fail %d, info %d; %.0f ok/s over %.1fs; latency p50 %.1fms p99 %.1fms\n",
-		res.Ops.OK, res.Ops.Fail, res.Ops.Info, res.Stats.OKPerSecond, res.Stats.Seconds, res.Stats.LatencyP50, res.Stats.LatencyP99)
+	if res.Timeless || res.Stats.Seconds == 0 {
+		fmt.Fprintf(w, "ops: ok %d, fail %d, info %d\n", res.Ops.OK, res.Ops.Fail, res.Ops.Info)
+	} else {
+		fmt.Fprintf(w, "ops: ok %d, fail %d, info %d; %.0f ok/s over %.1fs; latency p50 %.1fms p99 %.1fms\n",
+			res.Ops.OK, res.Ops.Fail, res.Ops.Info, res.Stats.OKPerSecond, res.Stats.Seconds, res.Stats.LatencyP50, res.Stats.LatencyP99)
+	}
 	for _, f := range res.Faults {
 		after := "no ok op after the heal"
 		if f.FirstOKAfter != nil {

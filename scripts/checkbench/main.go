@@ -6,6 +6,8 @@
 //	checkbench decode FILE           read and decode only
 //	checkbench jetsam FILE           read, decode and check with jetsam
 //	checkbench porcupine FILE        read, decode and check with plain Porcupine
+//	checkbench gen-jepsen -ops N -keys K -clients C -info F -append F [-stale] [-times] -out FILE
+//	checkbench jepsen FILE           read an EDN history and check it as jetsam check --format jepsen does
 package main
 
 import (
@@ -26,14 +28,16 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: checkbench gen|decode|jetsam|porcupine ...")
+		fmt.Fprintln(os.Stderr, "usage: checkbench gen|decode|jetsam|porcupine|gen-jepsen|jepsen ...")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "gen":
 		err = gen(os.Args[2:])
-	case "decode", "jetsam", "porcupine":
+	case "gen-jepsen":
+		err = genJepsen(os.Args[2:])
+	case "decode", "jetsam", "porcupine", "jepsen":
 		err = measure(os.Args[1], os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
@@ -75,6 +79,35 @@ func gen(args []string) error {
 	return f.Close()
 }
 
+// genJepsen writes a Jepsen EDN key-value history (see synth.JepsenKV).
+func genJepsen(args []string) error {
+	fs := flag.NewFlagSet("gen-jepsen", flag.ExitOnError)
+	cfg := synth.JepsenKVConfig{}
+	fs.IntVar(&cfg.Ops, "ops", 20_000, "operations")
+	fs.IntVar(&cfg.Keys, "keys", 10, "keys")
+	fs.IntVar(&cfg.Clients, "clients", 32, "clients")
+	fs.Float64Var(&cfg.InfoFrac, "info", 0.05, "fraction of writes that end indeterminate")
+	fs.Float64Var(&cfg.AppendFrac, "append", 0, "fraction of writes that are appends (the rest are puts)")
+	fs.BoolVar(&cfg.Stale, "stale", false, "plant one stale read")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed")
+	times := fs.Bool("times", false, "give every op map its :time")
+	out := fs.String("out", "", "history file to write")
+	fs.Parse(args)
+	h := synth.JepsenKV(cfg)
+	if cfg.Stale && h.Planted < 0 {
+		return fmt.Errorf("no read to make stale")
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := synth.WriteEDN(f, h.Events, *times); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // measure prints one line: what, seconds, peak resident MB, verdict.
 func measure(what string, args []string) error {
 	fs := flag.NewFlagSet(what, flag.ExitOnError)
@@ -100,6 +133,12 @@ func measure(what string, args []string) error {
 			return err
 		}
 		verdict = r.Valid.String()
+	case "jepsen":
+		h, err := history.ReadJepsen(f)
+		if err != nil {
+			return err
+		}
+		verdict = checker.CheckHistory(context.Background(), h, checker.Options{Timeout: *timeout}).Valid.String()
 	case "porcupine":
 		// Plain Porcupine over every operation, partitioned by key, with
 		// the same model: no pruning, no analysis, no early verdicts.
