@@ -18,7 +18,7 @@ func TestNormalizeFaultsAndConcurrency(t *testing.T) {
 	}
 	c.Nemesis = []string{"all", "partition"}
 	c.Normalize()
-	if !slices.Equal(c.Nemesis, slices.Sorted(slices.Values(nemesis.Packages))) {
+	if !slices.Equal(c.Nemesis, slices.Sorted(slices.Values(nemesis.Packages()))) {
 		t.Fatalf("all gave %v", c.Nemesis)
 	}
 	if !slices.Equal(c.PartitionShapes, nemesis.ShapesFor(5)) {

@@ -1,7 +1,6 @@
 package jetsam
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,15 +10,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/checker"
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/retry"
 	"github.com/jetsam-dev/jetsam/nemesis"
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
@@ -140,8 +138,10 @@ type runner struct {
 
 	cluster   *node.Cluster
 	clients   []*remote.Client // the SSH connections to remote hosts
-	target    *target
-	workloads []workload.Workload
+	// clientLinks maps each client's link to the node it reaches.
+	clientLinks map[string]string
+	workloads   []workload.Workload
+	kinds       []workload.Kind // the workloads', in the same order
 	rec       *history.Recorder
 	stopOnce  sync.Once
 	// stopStatus ends the progress line.
@@ -178,7 +178,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		interrupted = ctx.Err() != nil
 	}
 	// The links' counters at the end, for the results.
-	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "links", Links: r.target.LinkStats()})
+	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "links", Links: r.cluster.LinkStats()})
 	if runErr != nil {
 		r.test.Run.Error = runErr.Error()
 	}
@@ -230,7 +230,7 @@ func (r *runner) startCluster(ctx context.Context) error {
 	cluster, err := node.Start(ctx, node.Options{Hosts: hosts,
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: srv.Command, Jetsam: cfg.NodeCommand[:1], ServerVersion: srv.Version, SyncInterval: syncInterval(cfg.SyncInterval),
-		PowerLoss: slices.Contains(cfg.Nemesis, nemesis.FaultPowerLoss), Writeback: time.Duration(cfg.Writeback),
+		PowerLoss: nemesis.NeedsVolatileDisks(cfg.Nemesis), Writeback: time.Duration(cfg.Writeback),
 		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
 	})
 	if err != nil {
@@ -268,20 +268,19 @@ func (r *runner) setupWorkloads(ctx context.Context) error {
 	cfg, cluster := r.cfg, r.cluster
 	// Each client reaches its node through a proxy of its own, so it can be
 	// cut off without touching the routes.
-	r.target = &target{c: cluster, clients: map[string]string{}}
+	r.clientLinks = map[string]string{}
 	cluster.Net().SetRefuse(cfg.CutMode == CutRefuse)
-	names := strings.Split(cfg.Workload, ",")
-	counts, total := make([]int, len(names)), 0
-	for i, name := range names {
-		counts[i] = cfg.Concurrency + r.readers(name)
+	kinds := cfg.Kinds()
+	counts, total := make([]int, len(kinds)), 0
+	for i, k := range kinds {
+		counts[i] = cfg.Concurrency + r.readers(k)
 		total += counts[i]
 	}
 	first := 0
-	for i, name := range names {
+	for i, k := range kinds {
 		o := workload.Options{
-			Replicas: cfg.Replicas, Rate: cfg.Rate / float64(len(names)), ReadMode: cfg.ReadMode,
-			OpTimeout: time.Duration(cfg.OpTimeout), Seed: cfg.Seed,
-			FirstProcess: first, Stride: total, Isolate: r.isolate,
+			Replicas: cfg.Replicas, Rate: cfg.Rate / float64(len(kinds)), Seed: cfg.Seed,
+			FirstProcess: first, Stride: total, Isolate: r.isolate, WorkloadSettings: cfg.WorkloadSettings,
 		}
 		for c := 0; c < counts[i]; c++ {
 			nodeName := cluster.Nodes()[c%cfg.Nodes].Spec.Name
@@ -290,11 +289,12 @@ func (r *runner) setupWorkloads(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			r.target.clients[linkName] = nodeName
+			r.clientLinks[linkName] = nodeName
 			o.Clients = append(o.Clients, workload.Endpoint{Node: nodeName, URL: "nats://" + addr, ReadOnly: c >= cfg.Concurrency})
 		}
 		first += counts[i]
-		r.workloads = append(r.workloads, newWorkload(name, o, cfg))
+		r.workloads = append(r.workloads, k.New(o))
+		r.kinds = append(r.kinds, k)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -302,7 +302,7 @@ func (r *runner) setupWorkloads(ctx context.Context) error {
 		if err := w.Setup(sctx); err != nil {
 			return fmt.Errorf("%s: %w", w.Name(), err)
 		}
-		if err := waitFor(sctx, func(ctx context.Context) error { return cluster.StreamCurrent(ctx, w.Stream()) }); err != nil {
+		if err := retry.Do(sctx, retry.Every(250*time.Millisecond), func(ctx context.Context) error { return cluster.StreamCurrent(ctx, w.Stream()) }); err != nil {
 			return err
 		}
 	}
@@ -311,32 +311,19 @@ func (r *runner) setupWorkloads(ctx context.Context) error {
 
 // readers is how many read-only clients a workload gets: a count per node
 // for a workload that reads while faults are active.
-func (r *runner) readers(name string) int {
-	if r.cfg.ReadMode == workload.ReadNone || !workload.Reads(name) {
+func (r *runner) readers(k workload.Kind) int {
+	if r.cfg.ReadMode == workload.ReadNone || !k.Reads {
 		return 0
 	}
 	return r.cfg.Readers * r.cfg.Nodes
-}
-
-func newWorkload(name string, o workload.Options, cfg Config) workload.Workload {
-	switch name {
-	case workload.NameLog:
-		return workload.NewLog(o)
-	case workload.NameQueue:
-		return workload.NewQueue(o)
-	}
-	return workload.NewKV(workload.KVOptions{Options: o, Bucket: Bucket, Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey})
 }
 
 // mainPhase runs the clients and the nemesis until the time limit.
 func (r *runner) mainPhase(ctx context.Context) error {
 	cfg := r.cfg
 	r.phase("main")
-	nem := nemesis.New(r.target, r.rec, nemesis.Options{
-		Faults: cfg.Nemesis, Interval: time.Duration(cfg.NemesisInterval), Overlap: cfg.NemesisOverlap,
-		Shapes: cfg.PartitionShapes, Targets: cfg.Targets, CorruptFiles: cfg.CorruptFiles, Streams: streamsOf(r.workloads), Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf,
-		Latency: time.Duration(cfg.Latency), Jitter: time.Duration(cfg.Jitter), Bandwidth: cfg.Bandwidth,
-	})
+	nem := nemesis.New(r.cluster, r.rec, nemesis.Options{FaultSettings: cfg.FaultSettings,
+		Clients: r.clientLinks, Streams: streamsOf(r.workloads), Stream: r.workloads[0].Stream(), Seed: cfg.Seed, Logf: r.logf})
 	mctx, mcancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	defer mcancel()
 	r.stopStatus = r.status(ctx, nem)
@@ -390,7 +377,7 @@ func (r *runner) recoverAndRead(ctx context.Context) {
 	}
 	// The log reads each replica alone, cutting nodes off in turn: it
 	// goes last.
-	for _, w := range sortedForFinal(r.workloads) {
+	for _, w := range r.sortedForFinal() {
 		fctx, fcancel := context.WithTimeout(ctx, limit)
 		if err := w.Final(fctx, r.rec); err != nil {
 			r.logf("jetsam: final reads of %s incomplete: %v", w.Name(), err)
@@ -563,12 +550,12 @@ func (r *runner) isolate(name string) (undo func()) {
 		}
 	}
 	fault := &history.Fault{Action: history.FaultStart, Shape: "final-read", Groups: [][]string{{name}, rest}, Nodes: []string{name}, Cuts: cuts}
-	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: fault, Links: r.target.LinkStats()})
+	r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: fault, Links: r.cluster.LinkStats()})
 	r.cluster.Net().Grudge(cuts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	n := r.cluster.Node(name)
-	_ = waitFor(ctx, func(ctx context.Context) error {
+	_ = retry.Do(ctx, retry.Every(250*time.Millisecond), func(ctx context.Context) error {
 		routes, err := n.Routes(ctx)
 		if err == nil && len(routes) > 0 {
 			err = fmt.Errorf("%s still has %d routes", name, len(routes))
@@ -581,28 +568,25 @@ func (r *runner) isolate(name string) (undo func()) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = waitFor(ctx, r.recovered)
+		_ = retry.Do(ctx, retry.Every(250*time.Millisecond), r.recovered)
 		stop := *fault
 		stop.Action = history.FaultStop
-		r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: &stop, Links: r.target.LinkStats()})
+		r.rec.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: "isolate", Fault: &stop, Links: r.cluster.LinkStats()})
 	}
 }
 
-// sortedForFinal orders the workloads' final phases: the log's, which cuts
-// nodes off, last.
-func sortedForFinal(ws []workload.Workload) []workload.Workload {
-	out := slices.Clone(ws)
-	slices.SortStableFunc(out, func(a, b workload.Workload) int {
-		return cmp.Compare(boolInt(a.Name() == workload.NameLog), boolInt(b.Name() == workload.NameLog))
-	})
-	return out
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
+// sortedForFinal orders the workloads' final phases: those that cut nodes
+// off (the log's) last.
+func (r *runner) sortedForFinal() []workload.Workload {
+	var first, last []workload.Workload
+	for i, w := range r.workloads {
+		if r.kinds[i].FinalLast {
+			last = append(last, w)
+		} else {
+			first = append(first, w)
+		}
 	}
-	return 0
+	return append(first, last...)
 }
 
 // catch turns a panic of a run goroutine into an error, so the run still
@@ -613,20 +597,6 @@ func catch(fail func(error)) {
 	}
 }
 
-// waitFor retries check until it succeeds or ctx ends.
-func waitFor(ctx context.Context, check func(context.Context) error) error {
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return last
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
 
 // Version is this build's version: the module version, or the VCS revision.
 func Version() string {

@@ -73,11 +73,6 @@ func Merge(a, b Validity) Validity {
 	return Valid
 }
 
-// Names lists every checker a result can hold, in the order people read
-// them: a results.json naming another was written by a different jetsam.
-var Names = []string{WorkloadKV, WorkloadKVDirect, WorkloadLog, WorkloadLogDirect, WorkloadQueue,
-	history.WorkloadRegister, history.WorkloadAppendKV, CheckerRecovery, CheckerLogs}
-
 // Options tune a check.
 type Options struct {
 	// Timeout bounds the linearizability search; keys not decided in time are
@@ -261,65 +256,11 @@ func checkOps(ctx context.Context, ops []Op, nemesis []history.Event, truncated 
 	}
 	res.Stats = MainStats(ops)
 	countOps(res, ops)
-	// Leader reads and direct reads are judged apart: NATS documents
-	// direct get as not read-your-writes, so a stale direct read is
-	// expected behaviour, while a stale leader read is a finding.
-	hasKV, hasDirect := false, false
-	for i := range ops {
-		if ops[i].Workload == WorkloadKV {
-			hasKV = true
-			hasDirect = hasDirect || (ops[i].F == history.FRead && ops[i].ReadMode == history.ReadDirect)
-		}
-	}
+	// Leader reads and direct reads are judged apart (see kvCheck): NATS
+	// documents direct get as not read-your-writes, so a stale direct read
+	// is expected behaviour, while a stale leader read is a finding.
 	res.Valid = Valid
-	if hasKV {
-		c := CheckKV(ctx, ops, res.Faults, opts, false)
-		res.Checkers[WorkloadKV] = c
-		res.Valid = Merge(res.Valid, c.Valid)
-	}
-	if hasDirect {
-		c := CheckKV(ctx, ops, res.Faults, opts, true)
-		c.Notes = append([]string{"direct gets are served by any replica, and NATS documents them as not read-your-writes: anomalies here are that documented behaviour, reported so it can be seen"}, c.Notes...)
-		res.Checkers[WorkloadKVDirect] = c
-		res.Valid = Merge(res.Valid, c.Valid)
-	}
-	// The other workloads are small beside KV's: copying them is cheap.
-	byWorkload := map[string][]Op{}
-	for _, op := range ops {
-		if op.Workload != WorkloadKV {
-			byWorkload[op.Workload] = append(byWorkload[op.Workload], op)
-		}
-	}
-	if ops := byWorkload[WorkloadLog]; len(ops) > 0 {
-		l, d := CheckLog(ctx, ops, res.Faults, opts)
-		res.Checkers[WorkloadLog] = l
-		res.Valid = Merge(res.Valid, l.Valid)
-		if d != nil {
-			res.Checkers[WorkloadLogDirect] = d
-			res.Valid = Merge(res.Valid, d.Valid)
-		}
-	}
-	// Histories imported from Jepsen.
-	if ops := byWorkload[history.WorkloadRegister]; len(ops) > 0 {
-		c := CheckRegister(ctx, ops, opts)
-		res.Checkers[history.WorkloadRegister] = c
-		res.Valid = Merge(res.Valid, c.Valid)
-	}
-	if ops := byWorkload[history.WorkloadAppendKV]; len(ops) > 0 {
-		c := CheckAppendKV(ctx, ops, opts)
-		res.Checkers[history.WorkloadAppendKV] = c
-		res.Valid = Merge(res.Valid, c.Valid)
-	}
-	if ops := byWorkload[WorkloadQueue]; len(ops) > 0 {
-		c := CheckQueue(ops, res.Faults, opts)
-		res.Checkers[WorkloadQueue] = c
-		res.Valid = Merge(res.Valid, c.Valid)
-	}
-	for _, w := range []string{WorkloadKV, WorkloadLog, WorkloadQueue} {
-		if c := res.Checkers[w]; c != nil && refusedButAcknowledged(c, ops, w, res.Faults) {
-			res.Valid = Merge(res.Valid, c.Valid)
-		}
-	}
+	checkWorkloads(ctx, res, ops, opts)
 	if c := CheckRecovery(ops, nemesis, res.Faults, opts); c != nil {
 		res.Checkers[CheckerRecovery] = c
 		res.Valid = Merge(res.Valid, c.Valid)

@@ -15,7 +15,7 @@ import (
 // WorkloadKV names the KV register workload in histories and results; the
 // check of its direct reads is WorkloadKVDirect.
 const (
-	WorkloadKV       = "kv"
+	WorkloadKV       = history.WorkloadKV
 	WorkloadKVDirect = "kv-direct"
 )
 

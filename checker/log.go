@@ -11,7 +11,7 @@ import (
 
 // The stream log workload and its checks.
 const (
-	WorkloadLog       = "log"
+	WorkloadLog       = history.WorkloadLog
 	WorkloadLogDirect = "log-direct"
 )
 

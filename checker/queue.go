@@ -8,7 +8,7 @@ import (
 )
 
 // WorkloadQueue names the queue workload.
-const WorkloadQueue = "queue"
+const WorkloadQueue = history.WorkloadQueue
 
 // KindFailedEnqueueVisible: a message the server refused was delivered.
 const KindFailedEnqueueVisible = "failed-enqueue-visible"

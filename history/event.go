@@ -81,6 +81,14 @@ func (p *Process) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Workloads of jetsam's own runs (the "workload" field); imported Jepsen
+// histories have theirs (jepsen.go).
+const (
+	WorkloadKV    = "kv"    // a register per key of a KV bucket
+	WorkloadLog   = "log"   // a stream as an append-only log
+	WorkloadQueue = "queue" // a work queue with a durable consumer
+)
+
 // Operation names (the "f" field).
 const (
 	FRead   = "read"

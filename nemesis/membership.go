@@ -11,18 +11,26 @@ import (
 	"github.com/jetsam-dev/jetsam/history"
 )
 
-// Membership is what the membership package changes, beside the processes.
-type Membership interface {
-	Processes
-	// RemovePeer takes a node that is down out of every given stream's
-	// group and out of the meta group, and wipes it; it returns each step
-	// with its outcome.
-	RemovePeer(ctx context.Context, node string, streams []string) ([]string, error)
-	// Rejoin starts a node that is down under a fresh server name, and
-	// returns the name.
-	Rejoin(node string) (string, error)
-	Replicas(ctx context.Context, stream string) (int, error)
-	SetReplicas(ctx context.Context, stream string, replicas int) error
+// FaultMembership changes the cluster's membership: a node removed from
+// every group, wiped, and back under a fresh name; or a stream's replica
+// count changed and changed back.
+const FaultMembership = "membership"
+
+type membershipFault struct{}
+
+func (membershipFault) Name() string                  { return FaultMembership }
+func (membershipFault) Params() []Param               { return []Param{targetsParam} }
+func (membershipFault) Validate(*FaultSettings, int) error { return nil }
+
+func (membershipFault) Fits(_ *FaultSettings, nodes int, remote bool) error {
+	if remote {
+		return fmt.Errorf("--nemesis %s works on local nodes only, not with --hosts", FaultMembership)
+	}
+	return needNodes(FaultMembership, 2, nodes)
+}
+
+func (membershipFault) Start(ctx context.Context, n *Nemesis, rng *rand.Rand) (func(), error) {
+	return n.membership(ctx, rng)
 }
 
 // Membership change shapes.
@@ -36,10 +44,11 @@ const (
 // replica count, so any two changes in a row include both.
 func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error) {
 	m, ok := n.t.(Membership)
-	if !ok {
+	p, okp := n.t.(Processes)
+	if !ok || !okp {
 		return nil, errors.New("skipped a membership fault: this cluster's membership cannot be changed")
 	}
-	nodes := n.t.Nodes()
+	nodes := n.t.NodeNames()
 	counts := []int{}
 	for _, r := range []int{1, 3, 5} {
 		if r <= len(nodes) {
@@ -74,7 +83,7 @@ func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error
 	}
 	return n.inject(FaultMembership, fault, func() {
 		for _, x := range hit {
-			if err := m.Kill(x); err != nil {
+			if err := p.KillNode(x); err != nil {
 				note(fmt.Sprintf("kill %s: %v", x, err))
 				continue
 			}

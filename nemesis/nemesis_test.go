@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/param"
 )
 
 // fakeTarget records what the nemesis did to it.
@@ -42,8 +43,7 @@ func newFake(n int) *fakeTarget {
 	return f
 }
 
-func (f *fakeTarget) Nodes() []string            { return f.nodes }
-func (f *fakeTarget) Clients() map[string]string { return f.clients }
+func (f *fakeTarget) NodeNames() []string { return f.nodes }
 
 func (f *fakeTarget) log(format string, args ...any) {
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))
@@ -95,7 +95,7 @@ func (f *fakeTarget) Reset(pairs [][2]string) int {
 	return 4 * len(pairs)
 }
 
-func (f *fakeTarget) StreamLeader(ctx context.Context, stream string, ask []string) (string, error) {
+func (f *fakeTarget) StreamLeaderSeenBy(ctx context.Context, stream string, ask []string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.noLeads > 0 {
@@ -110,8 +110,8 @@ func (f *fakeTarget) StreamLeader(ctx context.Context, stream string, ask []stri
 	return f.leader, nil
 }
 
-func (f *fakeTarget) MetaLeader(ctx context.Context, ask []string) (string, error) {
-	return f.StreamLeader(ctx, "", ask)
+func (f *fakeTarget) MetaLeaderSeenBy(ctx context.Context, ask []string) (string, error) {
+	return f.StreamLeaderSeenBy(ctx, "", ask)
 }
 
 func (f *fakeTarget) LinkStats() []history.LinkStats {
@@ -120,12 +120,33 @@ func (f *fakeTarget) LinkStats() []history.LinkStats {
 	return []history.LinkStats{{From: "n1", To: "n2", BytesForward: int64(len(f.calls))}}
 }
 
-func run(t *testing.T, f Target, o Options, limit time.Duration) []history.Event {
+// testOpts are a schedule's settings in short.
+type testOpts struct {
+	Faults          []string
+	Interval        time.Duration
+	Overlap         bool
+	Shapes, Targets []string
+	Stream          string
+	Seed            uint64
+	Latency, Jitter time.Duration
+	Bandwidth       int64
+}
+
+// clientsOf is what a fake cluster's clients reach.
+type clientsOf interface{ clientLinks() map[string]string }
+
+func (f *fakeTarget) clientLinks() map[string]string { return f.clients }
+
+func run(t *testing.T, f Network, to testOpts, limit time.Duration) []history.Event {
 	t.Helper()
 	var buf bytes.Buffer
 	rec := history.NewRecorder(&buf)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	o := Options{Stream: to.Stream, Seed: to.Seed, Clients: f.(clientsOf).clientLinks()}
+	o.Nemesis, o.NemesisInterval, o.NemesisOverlap = to.Faults, param.Duration(to.Interval), to.Overlap
+	o.PartitionShapes, o.Targets = to.Shapes, to.Targets
+	o.Latency, o.Jitter, o.Bandwidth = param.Duration(to.Latency), param.Duration(to.Jitter), to.Bandwidth
 	if err := New(f, rec, o).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +182,7 @@ func windows(t *testing.T, events []history.Event) (starts, stops map[string]int
 func TestScheduleHealsEveryFaultAndEndsQuiet(t *testing.T) {
 	f := newFake(3)
 	interval := 40 * time.Millisecond
-	events := run(t, f, Options{Faults: []string{FaultPartition}, Interval: interval, Stream: "S", Seed: 1}, 10*interval)
+	events := run(t, f, testOpts{Faults: []string{FaultPartition}, Interval: interval, Stream: "S", Seed: 1}, 10*interval)
 	if len(f.cuts) != 0 {
 		t.Fatalf("cuts %v still in place after Run returned", f.cuts)
 	}
@@ -177,7 +198,7 @@ func TestScheduleHealsEveryFaultAndEndsQuiet(t *testing.T) {
 func TestSameSeedSameSchedule(t *testing.T) {
 	schedule := func(seed uint64) []string {
 		f := newFake(5)
-		run(t, f, Options{Faults: []string{FaultPartition, FaultLatency, FaultClients}, Interval: 10 * time.Millisecond,
+		run(t, f, testOpts{Faults: []string{FaultPartition, FaultLatency, FaultClients}, Interval: 10 * time.Millisecond,
 			Stream: "S", Seed: seed, Latency: time.Millisecond}, 200*time.Millisecond)
 		return f.calls[:min(len(f.calls), 6)]
 	}
@@ -292,7 +313,7 @@ func TestShapesKeepTheirPromises(t *testing.T) {
 func TestLeaderShapeWaitsForALeaderAndWatchesItMove(t *testing.T) {
 	f := newFake(5)
 	f.leader, f.newLeader, f.noLeads = "n4", "n2", 2
-	events := run(t, f, Options{Faults: []string{FaultPartition}, Shapes: []string{ShapeLeader}, Interval: 300 * time.Millisecond, Stream: "S"}, 1500*time.Millisecond)
+	events := run(t, f, testOpts{Faults: []string{FaultPartition}, Shapes: []string{ShapeLeader}, Interval: 300 * time.Millisecond, Stream: "S"}, 1500*time.Millisecond)
 	var isolated, moved []string
 	for _, e := range events {
 		if e.Process != history.Nemesis || e.Type != history.Info {
@@ -315,7 +336,7 @@ func TestLeaderShapeWaitsForALeaderAndWatchesItMove(t *testing.T) {
 
 func TestClientPartitionCutsOnlyClientLinks(t *testing.T) {
 	f := newFake(3)
-	events := run(t, f, Options{Faults: []string{FaultClients}, Interval: 30 * time.Millisecond, Seed: 4}, 300*time.Millisecond)
+	events := run(t, f, testOpts{Faults: []string{FaultClients}, Interval: 30 * time.Millisecond, Seed: 4}, 300*time.Millisecond)
 	starts, stops, _ := windows(t, events)
 	if starts[FaultClients] == 0 || starts[FaultClients] != stops[FaultClients] {
 		t.Fatalf("starts %v stops %v", starts, stops)
@@ -342,7 +363,7 @@ func TestClientPartitionCutsOnlyClientLinks(t *testing.T) {
 
 func TestLinkFaults(t *testing.T) {
 	f := newFake(3)
-	events := run(t, f, Options{Faults: []string{FaultLatency, FaultBandwidth, FaultReset}, Interval: 20 * time.Millisecond,
+	events := run(t, f, testOpts{Faults: []string{FaultLatency, FaultBandwidth, FaultReset}, Interval: 20 * time.Millisecond,
 		Latency: 50 * time.Millisecond, Jitter: 5 * time.Millisecond, Bandwidth: 128 << 10, Seed: 2}, 600*time.Millisecond)
 	starts, stops, _ := windows(t, events)
 	for _, p := range []string{FaultLatency, FaultBandwidth, FaultReset} {
@@ -366,7 +387,7 @@ func TestLinkFaults(t *testing.T) {
 func TestOverlapRunsPackagesTogether(t *testing.T) {
 	f := newFake(3)
 	interval := 30 * time.Millisecond
-	events := run(t, f, Options{Faults: []string{FaultPartition, FaultLatency}, Overlap: true, Interval: interval,
+	events := run(t, f, testOpts{Faults: []string{FaultPartition, FaultLatency}, Overlap: true, Interval: interval,
 		Latency: time.Millisecond, Seed: 3}, 20*interval)
 	open := map[string]bool{}
 	overlapped := false

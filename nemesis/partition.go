@@ -2,14 +2,65 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/retry"
+	"github.com/jetsam-dev/jetsam/param"
 )
+
+// FaultPartition cuts links in a shape drawn from --partition-shapes.
+const FaultPartition = "partition"
+
+// PartitionSettings are the partition package's.
+type PartitionSettings struct {
+	// PartitionShapes are the shapes to draw from; empty means every shape
+	// the cluster is big enough for.
+	PartitionShapes []string `json:"partition_shapes"`
+}
+
+func (s *PartitionSettings) normalize(nodes int) {
+	if len(s.PartitionShapes) == 0 {
+		s.PartitionShapes = ShapesFor(nodes)
+	}
+}
+
+type partitionFault struct{}
+
+func (partitionFault) Name() string { return FaultPartition }
+
+func (partitionFault) Params() []Param {
+	return []Param{param.ListOf("partition-shapes", "partition shapes to draw from (default: all the cluster is big enough for): "+
+		"one (isolate a random node), minority (a random minority), halves (random halves), ring (every node hears a different majority), "+
+		"bridge (two halves joined by one node), leader (isolate the stream leader), meta-leader (isolate the meta leader), "+
+		"asymmetric (one node's outbound or inbound bytes cut)", func(s *FaultSettings) *[]string { return &s.PartitionShapes })}
+}
+
+func (partitionFault) Validate(s *FaultSettings, nodes int) error {
+	for _, sh := range s.PartitionShapes {
+		if !slices.Contains(Shapes, sh) {
+			return fmt.Errorf("--partition-shapes %q is not one of %s", sh, strings.Join(Shapes, ", "))
+		}
+		if need := ShapeMinNodes[sh]; nodes < need {
+			return fmt.Errorf("--partition-shapes %s needs at least %d nodes, and --nodes is %d", sh, need, nodes)
+		}
+	}
+	return nil
+}
+
+func (partitionFault) Fits(_ *FaultSettings, nodes int, _ bool) error {
+	return needNodes(FaultPartition, 2, nodes)
+}
+
+func (partitionFault) Start(ctx context.Context, n *Nemesis, rng *rand.Rand) (func(), error) {
+	return n.partition(ctx, rng)
+}
 
 // Partition shapes.
 const (
@@ -161,16 +212,16 @@ func sortCuts(c [][2]string) [][2]string {
 }
 
 func (n *Nemesis) partition(ctx context.Context, rng *rand.Rand) (func(), error) {
-	nodes := n.t.Nodes()
-	shape := n.o.Shapes[rng.IntN(len(n.o.Shapes))]
+	nodes := n.t.NodeNames()
+	shape := n.o.PartitionShapes[rng.IntN(len(n.o.PartitionShapes))]
 	var leaderGroup string
 	leaderOf := func() (string, error) {
 		if shape == ShapeMetaLeader {
 			leaderGroup = "meta"
-			return retry(ctx, func(c context.Context) (string, error) { return n.t.MetaLeader(c, nil) })
+		} else {
+			leaderGroup = "stream " + n.o.Stream
 		}
-		leaderGroup = "stream " + n.o.Stream
-		return retry(ctx, func(c context.Context) (string, error) { return n.t.StreamLeader(c, n.o.Stream, nil) })
+		return n.leader(ctx, shape == ShapeMetaLeader)
 	}
 	s, err := Plan(shape, nodes, rng, leaderOf)
 	if err != nil {
@@ -201,13 +252,7 @@ func (n *Nemesis) partition(ctx context.Context, rng *rand.Rand) (func(), error)
 func (n *Nemesis) watchLeader(ctx context.Context, shape, group, old string, majority []string) {
 	began := time.Now()
 	for {
-		var l string
-		var err error
-		if shape == ShapeMetaLeader {
-			l, err = n.t.MetaLeader(ctx, majority)
-		} else {
-			l, err = n.t.StreamLeader(ctx, n.o.Stream, majority)
-		}
+		l, err := n.askLeader(ctx, shape == ShapeMetaLeader, majority)
 		if err == nil && l != "" && l != old {
 			after := time.Since(began).Round(time.Millisecond)
 			n.record(history.Info, FaultPartition, &history.Fault{Action: history.FaultObserve, Shape: shape, Nodes: []string{l},
@@ -221,52 +266,33 @@ func (n *Nemesis) watchLeader(ctx context.Context, shape, group, old string, maj
 	}
 }
 
-// clients cuts clients off from their node: every client of one node, or
-// one client.
-func (n *Nemesis) clients(rng *rand.Rand) (func(), error) {
-	byNode := map[string][]string{}
-	for c, node := range n.t.Clients() {
-		byNode[node] = append(byNode[node], c)
+// askLeader asks the cluster once who leads the meta group (meta) or the
+// run's stream, as the ask nodes see it (all when nil).
+func (n *Nemesis) askLeader(ctx context.Context, meta bool, ask []string) (string, error) {
+	l, ok := n.t.(Leaders)
+	if !ok {
+		return "", errors.New("this cluster cannot be asked who leads")
 	}
-	nodes := make([]string, 0, len(byNode))
-	for node := range byNode {
-		nodes = append(nodes, node)
+	if meta {
+		return l.MetaLeaderSeenBy(ctx, ask)
 	}
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("skipped a client partition: no client links")
-	}
-	slices.Sort(nodes)
-	node := nodes[rng.IntN(len(nodes))]
-	cs := slices.Sorted(slices.Values(byNode[node]))
-	one := rng.IntN(2) == 0
-	shape := "node-clients"
-	if one {
-		cs = cs[rng.IntN(len(cs)):][:1]
-		shape = "one-client"
-	}
-	var cuts [][2]string
-	for _, c := range cs {
-		cuts = append(cuts, [2]string{c, node}, [2]string{node, c})
-	}
-	fault := &history.Fault{Shape: shape, Groups: [][]string{cs, {node}}, Nodes: []string{node}, Cuts: sortCuts(cuts)}
-	return n.inject(FaultClients, fault, func() { n.t.Cut(cuts) }, func() { n.t.Uncut(cuts) }), nil
+	return l.StreamLeaderSeenBy(ctx, n.o.Stream, ask)
 }
 
-// retry asks for a leader for a few seconds: just after a heal there may be
+// leader asks who leads for a few seconds: just after a heal there may be
 // none while an election runs.
-func retry(ctx context.Context, ask func(context.Context) (string, error)) (string, error) {
+func (n *Nemesis) leader(ctx context.Context, meta bool) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for {
-		l, err := ask(ctx)
-		if err == nil && l != "" {
-			return l, nil
+	l, err := retry.Value(ctx, retry.Every(250*time.Millisecond), func(ctx context.Context) (string, error) {
+		l, err := n.askLeader(ctx, meta, nil)
+		if err == nil && l == "" {
+			err = errors.New("no leader")
 		}
-		if err == nil {
-			err = fmt.Errorf("no leader")
-		}
-		if !sleep(ctx, 250*time.Millisecond) {
-			return "", fmt.Errorf("no leader known: %w", err)
-		}
+		return l, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("no leader known: %w", err)
 	}
+	return l, nil
 }

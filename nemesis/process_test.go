@@ -27,10 +27,10 @@ func (f *procFake) set(m map[string]bool, node string, v bool, what string) erro
 	return nil
 }
 
-func (f *procFake) Kill(n string) error   { return f.set(f.down, n, true, "kill") }
-func (f *procFake) Start(n string) error  { return f.set(f.down, n, false, "start") }
-func (f *procFake) Pause(n string) error  { return f.set(f.paused, n, true, "pause") }
-func (f *procFake) Resume(n string) error { return f.set(f.paused, n, false, "resume") }
+func (f *procFake) KillNode(n string) error   { return f.set(f.down, n, true, "kill") }
+func (f *procFake) StartNode(n string) error  { return f.set(f.down, n, false, "start") }
+func (f *procFake) PauseNode(n string) error  { return f.set(f.paused, n, true, "pause") }
+func (f *procFake) ResumeNode(n string) error { return f.set(f.paused, n, false, "resume") }
 func (f *procFake) Corrupt(n string, rng *rand.Rand, types []string) (map[string]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -88,7 +88,7 @@ func TestProcessFaultsHeal(t *testing.T) {
 	f := newProcFake(3)
 	interval := 30 * time.Millisecond
 	var buf []string
-	o := Options{Faults: []string{FaultKill, FaultPause}, Interval: interval, Stream: "S", Seed: 4,
+	o := testOpts{Faults: []string{FaultKill, FaultPause}, Interval: interval, Stream: "S", Seed: 4,
 		Targets: []string{TargetOne, TargetMajority, TargetLeader}}
 	evs := run(t, f, o, 14*interval)
 	for node, down := range f.down {

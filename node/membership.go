@@ -101,8 +101,18 @@ func outcome(err error) string {
 
 // RemovePeer takes a node that is down out of each stream's group and out
 // of the meta group, asking the nodes still running, and wipes its data.
-// Each step is recorded; a refused step does not stop the next.
-func (c *Cluster) RemovePeer(ctx context.Context, node string, streams []string) ([]Step, error) {
+// It returns each step with its outcome ("remove n1 from stream S: ok");
+// a refused step does not stop the next.
+func (c *Cluster) RemovePeer(ctx context.Context, node string, streams []string) ([]string, error) {
+	steps, err := c.removePeer(ctx, node, streams)
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.Did + ": " + s.Outcome
+	}
+	return out, err
+}
+
+func (c *Cluster) removePeer(ctx context.Context, node string, streams []string) ([]Step, error) {
 	n := c.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("no node %q", node)

@@ -77,7 +77,8 @@ func Recheck(ctx context.Context, path, format string, opts checker.Options) (*c
 		return nil, err
 	}
 	for _, name := range before {
-		if _, ok := res.Checkers[name]; !ok {
+		// An interrupted check ran what it could: it is unknown, not wrong.
+		if _, ok := res.Checkers[name]; !ok && !res.Interrupted {
 			return nil, fmt.Errorf("the run was judged by the %s checker, which cannot run again on %s (its input is gone from the folder): the verdict would not be the run's", name, dir)
 		}
 	}

@@ -11,27 +11,46 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/param"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 )
 
-// KVOptions configure the KV register workload.
-type KVOptions struct {
-	Options
-	// Bucket is the KV bucket's name; its stream is "KV_" + Bucket.
-	Bucket string
+// KVBucket is the KV bucket the register workload uses; its stream is
+// "KV_" + KVBucket.
+const KVBucket = "jetsam"
+
+// KVSettings are the KV workload's own.
+type KVSettings struct {
 	// Keys is how many keys are in use at once; each is retired after
 	// OpsPerKey operations and replaced by a fresh one, which keeps every
 	// key's history small enough to check quickly.
-	Keys      int
-	OpsPerKey int
+	Keys      int `json:"keys"`
+	OpsPerKey int `json:"ops_per_key"`
+}
+
+var kvKind = Kind{Name: NameKV, Reads: true,
+	New: func(o Options) Workload { return NewKV(o) },
+	Params: []Param{
+		param.IntOf("keys", "keys in use at once", func(s *WorkloadSettings) *int { return &s.Keys }),
+		param.IntOf("ops-per-key", "operations after which a key is retired for a fresh one, keeping each key's history quick to check (0: never)", func(s *WorkloadSettings) *int { return &s.OpsPerKey }),
+	},
+	Validate: func(s *WorkloadSettings) error {
+		switch {
+		case s.Keys < 1 || s.Keys > 100000:
+			return fmt.Errorf("--keys must be between 1 and 100000, got %d", s.Keys)
+		case s.OpsPerKey < 0:
+			return fmt.Errorf("--ops-per-key must not be negative (0 never retires a key), got %d", s.OpsPerKey)
+		}
+		return nil
+	},
 }
 
 // KV is the KV register workload: reads, writes of unique values,
 // compare-and-set, create and delete on a replicated bucket.
 type KV struct {
-	o       KVOptions
+	o       Options
 	clients []*kvClient
 	keys    *keyRing
 	hints   *revHints
@@ -44,18 +63,18 @@ type kvClient struct {
 }
 
 // NewKV prepares the workload; Setup connects it.
-func NewKV(o KVOptions) *KV {
+func NewKV(o Options) *KV {
 	return &KV{o: o, keys: newKeyRing(o.Keys, o.OpsPerKey), hints: &revHints{m: map[string]uint64{}}}
 }
 
 func (k *KV) Name() string { return NameKV }
 
 // Stream is the name of the bucket's stream.
-func (k *KV) Stream() string { return "KV_" + k.o.Bucket }
+func (k *KV) Stream() string { return "KV_" + KVBucket }
 
 // Setup creates the bucket and connects every client to its node.
 func (k *KV) Setup(ctx context.Context) error {
-	cs, err := connectAll(k.o.Options, NameKV)
+	cs, err := connectAll(k.o, NameKV)
 	if err != nil {
 		return err
 	}
@@ -64,20 +83,20 @@ func (k *KV) Setup(ctx context.Context) error {
 	}
 	err = createStream(ctx, func(ctx context.Context) error {
 		_, err := cs[0].js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: k.o.Bucket, Replicas: k.o.Replicas, History: 1, Storage: jetstream.FileStorage,
+			Bucket: KVBucket, Replicas: k.o.Replicas, History: 1, Storage: jetstream.FileStorage,
 		})
 		return err
 	})
 	if err != nil {
 		k.Close()
-		return fmt.Errorf("create bucket %s: %w", k.o.Bucket, err)
+		return fmt.Errorf("create bucket %s: %w", KVBucket, err)
 	}
 	// A request for the stream's info can go unanswered while the new
 	// stream elects its leader: each attempt is short, and retried.
 	for _, c := range k.clients {
 		err := retryFor(ctx, func(ctx context.Context) error {
 			var err error
-			if c.kv, err = c.js.KeyValue(ctx, k.o.Bucket); err != nil {
+			if c.kv, err = c.js.KeyValue(ctx, KVBucket); err != nil {
 				return err
 			}
 			c.stream, err = c.js.Stream(ctx, k.Stream())
@@ -85,7 +104,7 @@ func (k *KV) Setup(ctx context.Context) error {
 		})
 		if err != nil {
 			k.Close()
-			return fmt.Errorf("bind bucket %s: %w", k.o.Bucket, err)
+			return fmt.Errorf("bind bucket %s: %w", KVBucket, err)
 		}
 	}
 	return nil
@@ -164,7 +183,7 @@ func (k *KV) write(c *kvClient, rec *history.Recorder, f, key string) {
 		e.ExpectRev = &expect
 	}
 	inv := rec.Record(e)
-	ctx, cancel := opContext(k.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(k.o.OpTimeout))
 	var rev uint64
 	var err error
 	switch f {
@@ -193,7 +212,7 @@ func (k *KV) write(c *kvClient, rec *history.Recorder, f, key string) {
 func (k *KV) delete(c *kvClient, rec *history.Recorder, key string) {
 	e := k.event(c, history.FDelete, key)
 	inv := rec.Record(e)
-	ctx, cancel := opContext(k.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(k.o.OpTimeout))
 	msg := nats.NewMsg(k.subject(key))
 	msg.Header.Set(kvOperation, "DEL")
 	ack, err := c.publish(ctx, rec, inv.Index, msg)
@@ -210,7 +229,7 @@ func (k *KV) delete(c *kvClient, rec *history.Recorder, key string) {
 // kvOperation is the header that marks deletes and purges.
 const kvOperation = "KV-Operation"
 
-func (k *KV) subject(key string) string { return "$KV." + k.o.Bucket + "." + key }
+func (k *KV) subject(key string) string { return "$KV." + KVBucket + "." + key }
 
 // put writes v as the client library's Put (expect nil) or Update (expect
 // the key's revision) does, through the client's own publish.
@@ -249,12 +268,12 @@ func (k *KV) read(c *kvClient, rec *history.Recorder, key, mode, phase string) h
 	e := k.event(c, history.FRead, key)
 	e.ReadMode, e.Phase = mode, phase
 	rec.Record(e)
-	ctx, cancel := opContext(k.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(k.o.OpTimeout))
 	var r readResult
 	if mode == ReadDirect {
 		r = directGet(ctx, c.kv, key)
 	} else {
-		r = leaderGet(ctx, c.nc, k.o.Bucket, key)
+		r = leaderGet(ctx, c.nc, KVBucket, key)
 	}
 	cancel()
 	e.Type, e.Error, e.Rev = r.typ, r.err, r.rev

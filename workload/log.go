@@ -31,6 +31,8 @@ type Log struct {
 }
 
 // NewLog prepares the workload; Setup connects it.
+var logKind = Kind{Name: NameLog, Reads: true, FinalLast: true, New: func(o Options) Workload { return NewLog(o) }}
+
 func NewLog(o Options) *Log {
 	return &Log{o: o, last: &revHints{m: map[string]uint64{}}}
 }
@@ -110,7 +112,7 @@ func (l *Log) append(c *client, rec *history.Recorder, conditional bool) {
 		m.Header.Set(jetstream.MsgIDHeader, v)
 	}
 	inv := rec.Record(e)
-	ctx, cancel := opContext(l.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(l.o.OpTimeout))
 	ack, err := c.publish(ctx, rec, inv.Index, m)
 	cancel()
 	switch {
@@ -133,7 +135,7 @@ func (l *Log) read(c *client, rec *history.Recorder, seq uint64, mode string) hi
 	e := l.event(c, history.FRead)
 	e.Rev, e.ReadMode = seq, mode
 	rec.Record(e)
-	ctx, cancel := opContext(l.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(l.o.OpTimeout))
 	var r readResult
 	if mode == ReadDirect {
 		r = directGetSeq(ctx, c.nc, seq)

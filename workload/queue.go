@@ -33,6 +33,8 @@ type Queue struct {
 }
 
 // NewQueue prepares the workload; Setup connects it.
+var queueKind = Kind{Name: NameQueue, New: func(o Options) Workload { return NewQueue(o) }}
+
 func NewQueue(o Options) *Queue {
 	return &Queue{o: o, consumers: map[*client]jetstream.Consumer{}, pending: map[string]bool{}}
 }
@@ -104,7 +106,7 @@ func (q *Queue) enqueue(c *client, rec *history.Recorder) {
 	e := q.event(c, history.FEnqueue)
 	e.Value = &v
 	rec.Record(e)
-	ctx, cancel := opContext(q.o.OpTimeout)
+	ctx, cancel := opContext(time.Duration(q.o.OpTimeout))
 	_, err := c.js.Publish(ctx, queueSubject, []byte(v), jetstream.WithMsgID(v))
 	cancel()
 	if err != nil {
@@ -130,7 +132,7 @@ func (q *Queue) dequeue(c *client, rec *history.Recorder, phase string) history.
 	var batch jetstream.MessageBatch
 	var err error
 	if phase == history.PhaseFinal {
-		batch, err = q.consumers[c].Fetch(10, jetstream.FetchMaxWait(min(q.o.OpTimeout, time.Second)))
+		batch, err = q.consumers[c].Fetch(10, jetstream.FetchMaxWait(min(time.Duration(q.o.OpTimeout), time.Second)))
 	} else {
 		batch, err = q.consumers[c].FetchNoWait(10)
 	}
@@ -139,7 +141,7 @@ func (q *Queue) dequeue(c *client, rec *history.Recorder, phase string) history.
 		for msg := range batch.Messages() {
 			v := string(msg.Data())
 			e.Values = append(e.Values, v)
-			ctx, cancel := opContext(q.o.OpTimeout)
+			ctx, cancel := opContext(time.Duration(q.o.OpTimeout))
 			if err := msg.DoubleAck(ctx); err != nil && ackErr == nil {
 				ackErr = err
 			}

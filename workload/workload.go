@@ -18,20 +18,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Workload names.
-const (
-	NameKV    = "kv"
-	NameLog   = "log"
-	NameQueue = "queue"
-)
-
-// Names lists every workload.
-var Names = []string{NameKV, NameLog, NameQueue}
-
-// Reads reports whether a workload reads while faults are active, and so
-// has read-only clients beside its writers.
-func Reads(name string) bool { return name == NameKV || name == NameLog }
-
 // Read modes accepted by Options.ReadMode.
 const (
 	ReadLeader = history.ReadLeader
@@ -73,14 +59,10 @@ type Options struct {
 	// Clients has one endpoint per client.
 	Clients  []Endpoint
 	Replicas int
-	// Rate caps operations per second over the workload's clients; 0 is
-	// unlimited.
+	// Rate caps operations per second over the workload's clients (its
+	// share of the run's); 0 is unlimited.
 	Rate float64
-	// ReadMode: leader, direct, mixed (drawn per read) or none (no reads
-	// before the final phase).
-	ReadMode  string
-	OpTimeout time.Duration
-	Seed      uint64
+	Seed uint64
 	// FirstProcess numbers this workload's first client in the history;
 	// Stride is how many clients all workloads have together, so that a
 	// client that takes a fresh process number never takes another's.
@@ -89,6 +71,9 @@ type Options struct {
 	// Isolate cuts a node off from every other node and returns how to
 	// undo it; the log workload reads each replica alone with it.
 	Isolate func(node string) (undo func())
+	// WorkloadSettings are the run's workload settings (each workload's own
+	// included).
+	WorkloadSettings
 }
 
 // client is one connection doing one operation at a time.

@@ -152,7 +152,7 @@ not run), 2 (unknown), 0 (valid); at least 2 when interrupted.`, stdout)
 	runs := fs.Int("runs", 0, "runs to do (0: no limit; at least one of --runs and --duration is needed)")
 	duration := fs.Duration("duration", 0, "start no run after this long, e.g. 8h (0: no limit)")
 	mixes := fs.StringArray("mix", nil, "a fault mix: run flags as one quoted string; repeat for several (default: the mixes above)")
-	workloads := fs.String("workloads", "kv", "workloads to rotate through, comma separated: "+strings.Join(workload.Names, ", ")+"; join with + to run several in one run (kv+log)")
+	workloads := fs.String("workloads", "kv", "workloads to rotate through, comma separated: "+strings.Join(workload.Names(), ", ")+"; join with + to run several in one run (kv+log)")
 	seed := fs.Uint64("seed", 0, "seed of the first run; run i uses seed+i (default: random)")
 	keep := fs.Int("keep-passing", 3, "passing runs whose folders are kept, newest first; older ones are deleted")
 	stopOnFail := fs.Bool("stop-on-failure", false, "stop after the first run that is not valid (exit 1, 2 or 3)")
@@ -239,8 +239,8 @@ func parseSoakWorkloads(s string) ([]string, error) {
 		}
 		parts := strings.Split(item, "+")
 		for _, w := range parts {
-			if !slices.Contains(workload.Names, w) {
-				return nil, errorf("--workloads: %q is not one of %s (join with + to run several in one run)", w, strings.Join(workload.Names, ", "))
+			if !slices.Contains(workload.Names(), w) {
+				return nil, errorf("--workloads: %q is not one of %s (join with + to run several in one run)", w, strings.Join(workload.Names(), ", "))
 			}
 		}
 		out = append(out, strings.Join(parts, ","))
