@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/nemesis"
-	"github.com/jetsam-dev/jetsam/param"
 	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/node/disk"
 	"github.com/jetsam-dev/jetsam/node/remote"
+	"github.com/jetsam-dev/jetsam/param"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )

@@ -136,14 +136,14 @@ type runner struct {
 	logf func(string, ...any)
 	test *results.TestInfo
 
-	cluster   *node.Cluster
-	clients   []*remote.Client // the SSH connections to remote hosts
+	cluster *node.Cluster
+	clients []*remote.Client // the SSH connections to remote hosts
 	// clientLinks maps each client's link to the node it reaches.
 	clientLinks map[string]string
 	workloads   []workload.Workload
 	kinds       []workload.Kind // the workloads', in the same order
-	rec       *history.Recorder
-	stopOnce  sync.Once
+	rec         *history.Recorder
+	stopOnce    sync.Once
 	// stopStatus ends the progress line.
 	stopStatus func()
 	// current is the phase shown on the status line.
@@ -596,7 +596,6 @@ func catch(fail func(error)) {
 		fail(fmt.Errorf("internal error (a bug in jetsam): %v\n%s", p, debug.Stack()))
 	}
 }
-
 
 // Version is this build's version: the module version, or the VCS revision.
 func Version() string {

@@ -14,8 +14,8 @@ const FaultClients = "clients"
 
 type clientsFault struct{}
 
-func (clientsFault) Name() string                    { return FaultClients }
-func (clientsFault) Params() []Param                 { return nil }
+func (clientsFault) Name() string                         { return FaultClients }
+func (clientsFault) Params() []Param                      { return nil }
 func (clientsFault) Validate(*FaultSettings, int) error   { return nil }
 func (clientsFault) Fits(*FaultSettings, int, bool) error { return nil }
 func (clientsFault) Start(_ context.Context, n *Nemesis, rng *rand.Rand) (func(), error) {

@@ -42,7 +42,10 @@ func (l linkFault) Params() []Param {
 		}
 	case FaultBandwidth:
 		return []Param{{Name: "bandwidth", Type: "rate", Usage: "rate cap the bandwidth package puts on each direction of a link, e.g. 64KB/s, 1MB/s",
-			Set: func(s *FaultSettings, v string) (err error) { s.Bandwidth, err = param.ParseRate("bandwidth", v); return err },
+			Set: func(s *FaultSettings, v string) (err error) {
+				s.Bandwidth, err = param.ParseRate("bandwidth", v)
+				return err
+			},
 			Get: func(s *FaultSettings) string { return param.FormatRate(s.Bandwidth) }}}
 	}
 	return nil

@@ -18,8 +18,8 @@ const FaultMembership = "membership"
 
 type membershipFault struct{}
 
-func (membershipFault) Name() string                  { return FaultMembership }
-func (membershipFault) Params() []Param               { return []Param{targetsParam} }
+func (membershipFault) Name() string                       { return FaultMembership }
+func (membershipFault) Params() []Param                    { return []Param{targetsParam} }
 func (membershipFault) Validate(*FaultSettings, int) error { return nil }
 
 func (membershipFault) Fits(_ *FaultSettings, nodes int, remote bool) error {
