@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetsam-dev/jetsam/checker"
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/shell"
 )
 
 // MaxDiagrams caps how many failing keys get a linearization diagram, so the
@@ -244,7 +245,7 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 		d.Verdict, d.VerdictClass = "UNKNOWN", "unknown"
 	}
 	if test != nil {
-		d.Replay = shellJoin(test.Command)
+		d.Replay = shell.Join(test.Command)
 		if b, err := json.MarshalIndent(test, "", "  "); err == nil {
 			d.TestJSON = string(b)
 		}
@@ -410,19 +411,6 @@ func listFiles(dir string) []string {
 		}
 	}
 	return out
-}
-
-// shellJoin quotes a command line for a POSIX shell.
-func shellJoin(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@") == "" {
-			q[i] = a
-		} else {
-			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(q, " ")
 }
 
 var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>

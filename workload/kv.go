@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/retry"
 	"github.com/jetsam-dev/jetsam/param"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -353,14 +354,13 @@ func (k *KV) Final(ctx context.Context, rec *history.Recorder) error {
 				key := keys[next]
 				next++
 				mu.Unlock()
-				for attempt := 0; ; attempt++ {
-					if ctx.Err() != nil {
-						return fmt.Errorf("final read of %s did not succeed: %w", key, ctx.Err())
+				if err := retry.Do(ctx, retryBackoff, func(context.Context) error {
+					if e := k.read(c, rec, key, ReadLeader, history.PhaseFinal); e.Type != history.OK {
+						return errors.New(e.Error)
 					}
-					if e := k.read(c, rec, key, ReadLeader, history.PhaseFinal); e.Type == history.OK {
-						break
-					}
-					sleep(ctx, time.Duration(min(attempt+1, 10))*100*time.Millisecond)
+					return nil
+				}); err != nil {
+					return fmt.Errorf("final read of %s did not succeed: %w", key, err)
 				}
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/retry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -373,16 +374,8 @@ func directBatch(ctx context.Context, nc *nats.Conn, seq uint64, n int) ([]histo
 // retryFor retries f, each attempt within an operation timeout, until it
 // succeeds or ctx ends.
 func retryFor(ctx context.Context, f func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := f(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		sleep(ctx, time.Duration(min(attempt+1, 10))*100*time.Millisecond)
-	}
+	return retry.Do(ctx, retryBackoff, retry.Each(5*time.Second, f))
 }
+
+// retryBackoff paces the workloads' retries of setup and final reads.
+var retryBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: time.Second}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/internal/retry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -249,18 +250,7 @@ func writers(cs []*client, readOnly bool) []*client {
 // createStream creates a stream, retrying: creating the same stream again
 // is harmless, and a request sent just as a cluster forms can go unanswered.
 func createStream(ctx context.Context, create func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := create(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%d attempts: %w", attempt, err)
-		}
-		sleep(ctx, time.Second)
-	}
+	return retry.Do(ctx, retry.Every(time.Second), retry.Each(10*time.Second, create))
 }
 
 // rejected reports errors that prove the stream leader refused a message:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/internal/shell"
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/results"
@@ -76,7 +77,7 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 			return 0, errorf("%s: %v", s.flag, err)
 		}
 		specs[i] = sp
-		if sideArgs[i], err = shellSplit(s.flags); err != nil {
+		if sideArgs[i], err = shell.Split(s.flags); err != nil {
 			return 0, errorf("%s-flags: %v", s.flag, err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/checker"
+	"github.com/jetsam-dev/jetsam/internal/shell"
 	"github.com/jetsam-dev/jetsam/results"
 	"github.com/jetsam-dev/jetsam/workload"
 )
@@ -213,7 +214,7 @@ func (p *soakPlan) validate(mixes []string, workloads string) error {
 	p.mixes = mixes
 	p.mixArgs = nil
 	for _, m := range mixes {
-		a, err := shellSplit(m)
+		a, err := shell.Split(m)
 		if err != nil {
 			return errorf("--mix %q: %v", m, err)
 		}
@@ -368,7 +369,7 @@ func (p *soakPlan) soak(exe string, stdout, stderr io.Writer) (int, error) {
 		r := &soakRun{Index: i, Seed: p.seed + uint64(i), Mix: p.mixes[mi], Workload: p.workloads[wi]}
 		r.args = append(append(append([]string{}, p.mixArgs[mi]...), p.pass...),
 			"--workload", r.Workload, "--seed", strconv.FormatUint(r.Seed, 10), "--store", p.store, "--name", p.name)
-		r.Command = shellJoin(append([]string{"jetsam", "run"}, r.args...))
+		r.Command = shell.Join(append([]string{"jetsam", "run"}, r.args...))
 		if !p.runOne(exe, r, i, st, say, &outMu, stderr) {
 			sum.Stopped = "interrupted"
 			break
@@ -488,7 +489,7 @@ func (p *soakPlan) runOne(exe string, r *soakRun, i int, st *soakState, say func
 	}
 	if r.Verdict != verdictValid {
 		if r.Folder != "" {
-			r.Replay = shellJoin([]string{"jetsam", "run", "--replay", r.Folder})
+			r.Replay = shell.Join([]string{"jetsam", "run", "--replay", r.Folder})
 		}
 	} else {
 		r.Command = ""
@@ -729,85 +730,6 @@ func printSoakSummary(w io.Writer, s *soakSummary, path string, took time.Durati
 		fmt.Fprintf(w, "    rerun:  %s\n", r.Command)
 	}
 	fmt.Fprintf(w, "summary: %s\n", path)
-}
-
-// shellSplit splits s into words as a shell does for simple quoting: blanks
-// separate words, single quotes keep everything literally, double quotes
-// keep everything but a backslash before " or \, and outside quotes a
-// backslash keeps the next character. No globbing, no variables.
-func shellSplit(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inWord := false
-	rs := []rune(s)
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\\':
-			if i+1 == len(rs) {
-				return nil, errors.New("it ends with a backslash that escapes nothing")
-			}
-			i++
-			if rs[i] != '\n' { // backslash-newline joins lines
-				cur.WriteRune(rs[i])
-			}
-			inWord = true
-		case c == '\'':
-			end := slices.Index(rs[i+1:], '\'')
-			if end < 0 {
-				return nil, errors.New("a single quote is not closed")
-			}
-			cur.WriteString(string(rs[i+1 : i+1+end]))
-			i += end + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(rs) && rs[i] != '"'; i++ {
-				if rs[i] == '\\' && i+1 < len(rs) && (rs[i+1] == '"' || rs[i+1] == '\\') {
-					i++
-				}
-				cur.WriteRune(rs[i])
-			}
-			if i == len(rs) {
-				return nil, errors.New("a double quote is not closed")
-			}
-			inWord = true
-		default:
-			cur.WriteRune(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	return out, nil
-}
-
-// shellJoin quotes each word for a POSIX shell where needed.
-func shellJoin(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = shellQuote(w)
-	}
-	return strings.Join(q, " ")
-}
-
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_=+:,./@%", c)) {
-			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-		}
-	}
-	return s
 }
 
 // fmtDuration writes 12.3s, 1m02s or 1h02m03s.

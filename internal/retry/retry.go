@@ -47,3 +47,12 @@ func Value[T any](ctx context.Context, b Backoff, f func(context.Context) (T, er
 	}
 	return zero, err
 }
+
+// Each bounds every attempt of f to d.
+func Each(d time.Duration, f func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return f(ctx)
+	}
+}
