@@ -29,12 +29,13 @@ type agentRequest struct {
 	Sig   int           `json:"sig,omitempty"`
 	Grace time.Duration `json:"grace,omitempty"`
 	// Link is the peer a link op is about (the link runs to it).
-	Link      string        `json:"link,omitempty"`
-	Fwd, Rev  bool          `json:",omitempty"`
-	Delay     time.Duration `json:"delay,omitempty"`
-	Jitter    time.Duration `json:"jitter,omitempty"`
-	Bandwidth int64         `json:"bandwidth,omitempty"`
-	Refuse    bool          `json:"refuse,omitempty"`
+	Link      string          `json:"link,omitempty"`
+	Fwd, Rev  bool            `json:",omitempty"`
+	Delay     time.Duration   `json:"delay,omitempty"`
+	Jitter    time.Duration   `json:"jitter,omitempty"`
+	Bandwidth int64           `json:"bandwidth,omitempty"`
+	Refuse    bool            `json:"refuse,omitempty"`
+	Rule      *proxy.RaftRule `json:"rule,omitempty"`
 }
 
 type agentSetup struct {
@@ -52,6 +53,8 @@ type agentSetup struct {
 	Writeback time.Duration `json:"writeback,omitempty"`
 	// TLS carries the node's route certificate, made by the controller.
 	TLS *tlsPEM `json:"tls,omitempty"`
+	// Frame makes the links read the route protocol, for raft faults.
+	Frame bool `json:"frame,omitempty"`
 }
 
 type agentLink struct {
@@ -60,12 +63,13 @@ type agentLink struct {
 }
 
 type agentReply struct {
-	Error   string      `json:"error,omitempty"`
-	Running bool        `json:"running,omitempty"`
-	Pid     int         `json:"pid,omitempty"`
-	N       int64       `json:"n,omitempty"`
-	Reason  string      `json:"reason,omitempty"`
-	Stats   proxy.Stats `json:"stats"`
+	Error   string           `json:"error,omitempty"`
+	Running bool             `json:"running,omitempty"`
+	Pid     int              `json:"pid,omitempty"`
+	N       int64            `json:"n,omitempty"`
+	Reason  string           `json:"reason,omitempty"`
+	Stats   proxy.Stats      `json:"stats"`
+	Raft    map[string]int64 `json:"raft,omitempty"`
 	// Routes are the links' addresses on the host, by peer.
 	Routes map[string]string `json:"routes,omitempty"`
 }
@@ -164,6 +168,10 @@ func (st *agentState) handle(req *agentRequest, rep *agentReply) error {
 		rep.N = int64(l.Reset())
 	case "link-stats":
 		rep.Stats = l.Stats()
+	case "link-raft-rule":
+		l.SetRaftRule(req.Rule)
+	case "link-raft-stats":
+		rep.Raft = l.RaftStats()
 	case "link-close":
 		return l.Close()
 	default:
@@ -187,6 +195,9 @@ func (st *agentState) setup(s *agentSetup, rep *agentReply) (err error) {
 		pl, err := proxy.ListenAllowing(spec.Name, l.To, l.Target, s.Allowed...)
 		if err != nil {
 			return err
+		}
+		if s.Frame {
+			pl.Frame()
 		}
 		c.net.Add(pl)
 		spec.Routes = append(spec.Routes, pl.Addr())
@@ -345,6 +356,16 @@ func (l remoteLink) Reset() (int, error) {
 func (l remoteLink) Stats() (proxy.Stats, error) {
 	rep, err := l.do(agentRequest{Op: "link-stats"})
 	return rep.Stats, err
+}
+
+func (l remoteLink) SetRaftRule(rule *proxy.RaftRule) error {
+	_, err := l.do(agentRequest{Op: "link-raft-rule", Rule: rule})
+	return err
+}
+
+func (l remoteLink) RaftStats() (map[string]int64, error) {
+	rep, err := l.do(agentRequest{Op: "link-raft-stats"})
+	return rep.Raft, err
 }
 
 func (l remoteLink) Close() error {

@@ -63,6 +63,9 @@ type Options struct {
 	// to measure what the proxies cost (direct routes, another proxy); the
 	// cluster's Net is then empty and cannot cut anything.
 	RouteVia func(from, to, target string) (string, error)
+	// FrameRoutes makes every route link read the route protocol from its
+	// first byte, for raft faults; route compression is then off.
+	FrameRoutes bool
 }
 
 // Cluster is a running set of nodes and the proxies between them.
@@ -98,6 +101,16 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if err := CheckSettings(o.ServerVersion, o); err != nil {
 		return nil, err
+	}
+	if o.FrameRoutes {
+		if o.RouteTLS || (o.RouteCompression != "" && o.RouteCompression != "off") {
+			return nil, errors.New("raft faults read the route protocol, which TLS and route compression hide: drop --route-tls and --route-compression")
+		}
+		if AtLeast(o.ServerVersion, routePoolingSince) {
+			// accept is the default, and resolves to off unless a peer
+			// asks for compression: say off, so no peer can.
+			o.RouteCompression = "off"
+		}
 	}
 	if len(o.Jetsam) == 0 {
 		o.Jetsam = o.Command[:1]
@@ -199,6 +212,9 @@ func (c *Cluster) startLocal(o Options) error {
 			l, err := proxy.Listen(specs[i].Name, specs[j].Name, specs[j].ClusterAddr())
 			if err != nil {
 				return fmt.Errorf("proxy %s->%s: %w", specs[i].Name, specs[j].Name, err)
+			}
+			if o.FrameRoutes {
+				l.Frame()
 			}
 			c.net.Add(l)
 			specs[i].Routes = append(specs[i].Routes, l.Addr())

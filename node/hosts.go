@@ -146,7 +146,7 @@ func (c *Cluster) startRemote(ctx context.Context, o Options) error {
 		hn.session, hn.runDir = sess, specs[i].Dir
 		hn.agent = newAgentClient(hn.client.Host().String(), sess.Stdin, sess.Stdout)
 		setup := &agentSetup{Spec: specs[i], Command: command, Jetsam: []string{remoteJetsam},
-			Allowed: c.hostAddrs(), PowerLoss: o.PowerLoss, Writeback: o.Writeback}
+			Allowed: c.hostAddrs(), PowerLoss: o.PowerLoss, Writeback: o.Writeback, Frame: o.FrameRoutes}
 		if ca != nil {
 			files, err := ca.issue(local, names[i])
 			if err != nil {

@@ -74,6 +74,12 @@ type Link struct {
 	// latency is nil while the link adds none.
 	latency atomic.Pointer[latency]
 	refuse  atomic.Bool
+	// framed links read the route protocol (Frame); rule and watch act on
+	// their Raft messages, raft keeps what they learned and counted.
+	framed atomic.Bool
+	rule   atomic.Pointer[RaftRule]
+	watch  atomic.Pointer[RaftWatch]
+	raft   raftState
 
 	mu       sync.Mutex
 	closed   bool
@@ -100,6 +106,8 @@ type Remote interface {
 	SetRefuse(refuse bool) error
 	Reset() (int, error)
 	Stats() (Stats, error)
+	SetRaftRule(rule *RaftRule) error
+	RaftStats() (map[string]int64, error)
 	Close() error
 }
 
@@ -417,12 +425,16 @@ func (l *Link) handle(c *conn) {
 		up.Close()
 		return
 	}
+	pump := func(dst, src net.Conn, d *direction, forward bool) { l.pump(c, dst, src, d) }
+	if l.framed.Load() {
+		pump = func(dst, src net.Conn, d *direction, forward bool) { l.pumpFramed(c, dst, src, d, forward) }
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.pump(c, up, c.client, &l.fwd)
+		pump(up, c.client, &l.fwd, true)
 	}()
-	l.pump(c, c.client, up, &l.rev)
+	pump(c.client, up, &l.rev, false)
 	<-done
 }
 
