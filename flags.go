@@ -121,7 +121,7 @@ func hostParams() []Param {
 		withGet(param.StringOf("ssh-key", "private key for the hosts (default: the keys of the SSH agent at $SSH_AUTH_SOCK)", func(c *Config) *string { return &c.SSHKey }), ifHosts),
 		withGet(param.StringOf("known-hosts", "known_hosts file the hosts' keys are checked against (default ~/.ssh/known_hosts)", func(c *Config) *string { return &c.KnownHosts }), ifHosts),
 		withGet(param.BoolOf("ssh-insecure", "do not check the hosts' keys (for a throwaway lab only)", func(c *Config) *bool { return &c.SSHInsecure }), ifHosts),
-		withGet(param.StringOf("remote-dir", "jetsam's folder on each host: its binaries, and each run's node folders until they are brought back", func(c *Config) *string { return &c.RemoteDir }), ifHosts),
+		withGet(param.StringOf("remote-dir", "jetsam's folder on each host, for its binaries and each run's node folders (default ~/.cache/jetsam, ~ being the SSH user's home there); it and its parents must be the SSH user's or root's and writable by no one else", func(c *Config) *string { return &c.RemoteDir }), ifHosts),
 	}
 }
 

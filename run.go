@@ -448,6 +448,11 @@ func (r *runner) connectHosts(ctx context.Context, srv *build.Server) (*node.Hos
 		return nil, err
 	}
 	r.clients = clients
+	for _, cl := range clients {
+		if cl.Host().Addr != cl.IP() {
+			r.logf("jetsam: host %s is %s for this run", cl.Host(), cl.IP())
+		}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err

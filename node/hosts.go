@@ -25,7 +25,9 @@ import (
 type Hosts struct {
 	// Clients are the hosts, connected; node i runs on host i.
 	Clients []*remote.Client
-	// Dir is the folder on every host for jetsam's binaries and runs.
+	// Dir is the folder on every host for jetsam's binaries and runs:
+	// absolute, or below the SSH user's home on the host ("~/...", or
+	// relative). See remote.Client.PrepareDir for the checks it must pass.
 	Dir string
 	// Jetsam is this binary, copied to each host; Server, when set, the
 	// nats-server binary to run instead of jetsam's embedded one.
@@ -34,8 +36,10 @@ type Hosts struct {
 	Log func(format string, args ...any)
 }
 
-// DefaultRemoteDir is the folder on each host unless told otherwise.
-const DefaultRemoteDir = "/tmp/jetsam"
+// DefaultRemoteDir is the folder on each host unless told otherwise: in
+// the SSH user's home, where no other user can plant or swap files, unlike
+// a fixed name in a world-writable folder such as /tmp.
+const DefaultRemoteDir = "~/.cache/jetsam"
 
 // DefaultRemoteBasePort is a remote node's client port; cluster and
 // monitoring ports follow. Each node has a host of its own.
@@ -48,14 +52,17 @@ type hostNode struct {
 	agent   *agentClient
 	log     *os.File
 	runDir  string // the node's folder on the host
+	dir     string // jetsam's folder on the host, checked, without links
+	bin     string // jetsam's binary on the host
+	command []string
 }
 
-// hostAddrs are the remote hosts' addresses: the only addresses off the
-// loopback a link may dial.
+// hostAddrs are the remote hosts' addresses, resolved once when dialled:
+// the only addresses off the loopback a link may dial.
 func (c *Cluster) hostAddrs() []string {
 	var out []string
 	for _, h := range c.hosts {
-		out = append(out, h.client.Host().Addr)
+		out = append(out, h.client.IP())
 	}
 	return out
 }
@@ -92,25 +99,8 @@ func (c *Cluster) startRemote(ctx context.Context, o Options) error {
 	// One host after another: hosts may share a filesystem (the test
 	// lab's do), and a copy already there is skipped.
 	for i, cl := range h.Clients {
-		c.hosts[i] = &hostNode{client: cl}
-		goos, goarch, err := cl.Platform(ctx)
-		if err != nil {
+		if c.hosts[i], err = prepareHost(ctx, h, cl, jetsamBin, serverBin); err != nil {
 			return err
-		}
-		if err := remote.CheckPlatform(cl.Host(), goos, goarch); err != nil {
-			return err
-		}
-		copied, err := cl.Upload(ctx, h.Jetsam, path.Join(h.Dir, "bin", jetsamBin), 0o755)
-		if err != nil {
-			return err
-		}
-		if copied {
-			h.Log("jetsam: copied jetsam to %s", cl.Host())
-		}
-		if serverBin != "" {
-			if _, err := cl.Upload(ctx, h.Server, path.Join(h.Dir, "bin", serverBin), 0o755); err != nil {
-				return err
-			}
 		}
 	}
 	// Errors below name the first host that failed, in list order.
@@ -118,8 +108,8 @@ func (c *Cluster) startRemote(ctx context.Context, o Options) error {
 	specs := make([]Spec, o.Nodes)
 	for i, name := range names {
 		specs[i] = Spec{
-			Name: name, Host: h.Clients[i].Host().Addr, ClientPort: base, ClusterPort: base + 1, HTTPPort: base + 2,
-			Dir: path.Join(h.Dir, "runs", runID, name), SyncInterval: o.SyncInterval,
+			Name: name, Host: h.Clients[i].IP(), ClientPort: base, ClusterPort: base + 1, HTTPPort: base + 2,
+			Dir: path.Join(c.hosts[i].dir, "runs", runID, name), SyncInterval: o.SyncInterval,
 			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize, ServerVersion: o.ServerVersion,
 		}
 	}
@@ -129,51 +119,90 @@ func (c *Cluster) startRemote(ctx context.Context, o Options) error {
 			return fmt.Errorf("route TLS: %w", err)
 		}
 	}
-	remoteJetsam := path.Join(h.Dir, "bin", jetsamBin)
-	command := []string{remoteJetsam, "node"}
-	if serverBin != "" {
-		command = []string{path.Join(h.Dir, "bin", serverBin)}
-	}
-	for i, hn := range c.hosts {
-		local := filepath.Join(o.Dir, names[i])
-		if hn.log, err = agentLog(local); err != nil {
+	for i := range c.hosts {
+		if err := c.startAgent(o, i, specs, ca); err != nil {
 			return err
 		}
-		sess, err := hn.client.Start(remote.ShellQuote(remoteJetsam) + " agent")
-		if err != nil {
-			return err
-		}
-		hn.session, hn.runDir = sess, specs[i].Dir
-		hn.agent = newAgentClient(hn.client.Host().String(), sess.Stdin, sess.Stdout)
-		setup := &agentSetup{Spec: specs[i], Command: command, Jetsam: []string{remoteJetsam},
-			Allowed: c.hostAddrs(), PowerLoss: o.PowerLoss, Writeback: o.Writeback, Frame: o.FrameRoutes}
-		if ca != nil {
-			files, err := ca.issue(local, names[i])
-			if err != nil {
-				return err
-			}
-			if setup.TLS, err = readTLS(files); err != nil {
-				return err
-			}
-		}
-		for j := range specs {
-			if j != i {
-				setup.Links = append(setup.Links, agentLink{To: names[j], Target: specs[j].ClusterAddr()})
-			}
-		}
-		rep, err := hn.agent.call(agentRequest{Op: "setup", Setup: setup})
-		if err != nil {
-			return fmt.Errorf("host %s: %w", hn.client.Host(), err)
-		}
-		spec := specs[i]
-		for _, l := range setup.Links {
-			addr := rep.Routes[l.To]
-			spec.Routes = append(spec.Routes, addr)
-			c.net.Add(proxy.NewRemote(names[i], l.To, addr, remoteLink{a: hn.agent, to: l.To}))
-		}
-		c.nodes = append(c.nodes, &Node{Spec: spec, Command: command, remote: remoteProcess{a: hn.agent}, local: local})
 	}
 	return nil
+}
+
+// startAgent starts host i's agent and sets up its node and the links of
+// the node's outgoing routes; specs are every node's.
+func (c *Cluster) startAgent(o Options, i int, specs []Spec, ca *routeCA) error {
+	hn, name := c.hosts[i], specs[i].Name
+	local := filepath.Join(o.Dir, name)
+	var err error
+	if hn.log, err = agentLog(local); err != nil {
+		return err
+	}
+	sess, err := hn.client.Start(remote.ShellQuote(hn.bin) + " agent")
+	if err != nil {
+		return err
+	}
+	hn.session, hn.runDir = sess, specs[i].Dir
+	hn.agent = newAgentClient(hn.client.Host().String(), sess.Stdin, sess.Stdout)
+	setup := &agentSetup{Spec: specs[i], Command: hn.command, Jetsam: []string{hn.bin},
+		Allowed: c.hostAddrs(), PowerLoss: o.PowerLoss, Writeback: o.Writeback, Frame: o.FrameRoutes}
+	if ca != nil {
+		files, err := ca.issue(local, name)
+		if err != nil {
+			return err
+		}
+		if setup.TLS, err = readTLS(files); err != nil {
+			return err
+		}
+	}
+	for j := range specs {
+		if j != i {
+			setup.Links = append(setup.Links, agentLink{To: specs[j].Name, Target: specs[j].ClusterAddr()})
+		}
+	}
+	rep, err := hn.agent.call(agentRequest{Op: "setup", Setup: setup})
+	if err != nil {
+		return fmt.Errorf("host %s: %w", hn.client.Host(), err)
+	}
+	spec := specs[i]
+	for _, l := range setup.Links {
+		addr := rep.Routes[l.To]
+		spec.Routes = append(spec.Routes, addr)
+		c.net.Add(proxy.NewRemote(name, l.To, addr, remoteLink{a: hn.agent, to: l.To}))
+	}
+	c.nodes = append(c.nodes, &Node{Spec: spec, Command: hn.command, remote: remoteProcess{a: hn.agent}, local: local})
+	return nil
+}
+
+// prepareHost checks a host's platform and jetsam's folder there (see
+// remote.Client.PrepareDir), and copies the binaries into it, checking a
+// copy already there against its checksum.
+func prepareHost(ctx context.Context, h *Hosts, cl *remote.Client, jetsamBin, serverBin string) (*hostNode, error) {
+	goos, goarch, err := cl.Platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := remote.CheckPlatform(cl.Host(), goos, goarch); err != nil {
+		return nil, err
+	}
+	hn := &hostNode{client: cl}
+	if hn.dir, err = cl.PrepareDir(ctx, h.Dir); err != nil {
+		return nil, err
+	}
+	hn.bin = path.Join(hn.dir, "bin", jetsamBin)
+	copied, err := cl.Upload(ctx, h.Jetsam, hn.bin, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	if copied {
+		h.Log("jetsam: copied jetsam to %s:%s", cl.Host(), hn.bin)
+	}
+	hn.command = []string{hn.bin, "node"}
+	if serverBin != "" {
+		hn.command = []string{path.Join(hn.dir, "bin", serverBin)}
+		if _, err := cl.Upload(ctx, h.Server, hn.command[0], 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return hn, nil
 }
 
 // stopRemote stops every remote node, brings its folder back, removes it

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -9,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jetsam-dev/jetsam/internal/sshlab"
+	"github.com/jetsam-dev/jetsam/internal/testenv"
 	"github.com/jetsam-dev/jetsam/internal/testlock"
 )
 
@@ -163,6 +171,14 @@ func TestRemoteBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	unreachable := "root@" + lab.UnusedAddr() + ":22"
+	shared := filepath.Join(lab.Dir(), "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"--host", hosts[0], "--host", hosts[1], "--host", hosts[2], "--ssh-key", lab.KeyFile(), "--known-hosts", lab.KnownHosts()}
 	cases := []struct {
 		name string
 		args []string
@@ -177,6 +193,10 @@ func TestRemoteBadInput(t *testing.T) {
 		{"too few hosts", []string{"--host", hosts[0], "--host", hosts[1], "--nodes", "3"}, "2 hosts for --nodes 3"},
 		{"a host twice", []string{"--host", hosts[0], "--host", hosts[0], "--host", hosts[1]}, "is listed twice"},
 		{"a bad host", []string{"--host", "nobody-at-all"}, "nobody-at-all"},
+		{"a group-writable remote dir", append(all, "--remote-dir", shared),
+			"host " + hosts[0] + ": jetsam's folder " + shared + " is unsafe: it is writable by its group or others (mode 0775)"},
+		{"a remote dir in a group-writable folder", append(all, "--remote-dir", filepath.Join(shared, "jetsam")),
+			"host " + hosts[0] + ": jetsam's folder " + shared + "/jetsam is unsafe: its parent " + shared + " is writable"},
 		{"corrupt on hosts", []string{"--host", hosts[0], "--host", hosts[1], "--host", hosts[2], "--nemesis", "corrupt", "--targets", "one"}, "--nemesis corrupt works on local nodes only"},
 	}
 	for _, tc := range cases {
@@ -192,4 +212,164 @@ func TestRemoteBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRemoteHostsByName runs a cluster on hosts given by name
+// (root@h1.jetsam-lab:22, ...) and with jetsam's default folder on them.
+// The controller runs in a mount namespace of its own whose /etc/hosts
+// names the lab's hosts and whose resolv.conf points at the loopback, so
+// this machine's files are untouched and a missing name never leaves it.
+// Each name is resolved once: the nodes listen on, and the proxies dial,
+// the lab's addresses. The folder is made 0700 in each host's home, and a
+// link planted at the name earlier versions uploaded through is not
+// followed.
+func TestRemoteHostsByName(t *testing.T) {
+	lab := sshlab.Start(t, 3)
+	dir := t.TempDir()
+	names, known := namedHosts(t, lab, dir)
+	auth := []string{"--ssh-key", lab.KeyFile(), "--known-hosts", known}
+	base := []string{"run", "--store", filepath.Join(dir, "store"), "--time-limit", "10s"}
+	for _, tc := range []struct{ name, host, want string }{
+		{"a name that resolves to nothing", "root@nosuch.jetsam-lab", "host root@nosuch.jetsam-lab:22: the name nosuch.jetsam-lab resolves to no address ("},
+		{"a name and its address", "root@" + lab.HostAddr(0), "hosts " + names[0] + " and root@" + lab.HostAddr(0) + ":22 are one machine (both " + lab.HostAddr(0) + ":22): list each host once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runNamed(t, time.Minute, append(append(base, "--host", names[0], "--host", names[1], "--host", tc.host), auth...)...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if msg := lines[len(lines)-1]; r.code != exitCannot || !strings.HasPrefix(msg, "jetsam: "+tc.want) || strings.Contains(r.stderr, "goroutine") {
+				t.Fatalf("exit %d, stderr:\n%s\nwant 3 and a last line starting %q", r.code, r.stderr, tc.want)
+			}
+			t.Log(lines[len(lines)-1])
+		})
+	}
+
+	// The name host 0's upload went through before: a link to a victim.
+	sum := fileSum(t, jetsamBin)
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(lab.Home(0), ".cache", "jetsam", "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(bin, "jetsam-"+sum[:16]+".tmp")); err != nil {
+		t.Fatal(err)
+	}
+
+	testlock.Cluster(t)
+	args := append(base, "--nemesis", "partition", "--nemesis-interval", "3s", "--read-mode", "none", "--rate", "200", "--seed", "7")
+	for _, n := range names {
+		args = append(args, "--host", n)
+	}
+	r := runNamed(t, 3*time.Minute, append(args, auth...)...)
+	store := filepath.Join(dir, "store")
+	if _, err := os.Stat(filepath.Join(runDir(t, store), "results.json")); err != nil {
+		t.Fatalf("exit %d, no results\nstderr:\n%s", r.code, r.stderr)
+	}
+	validOrProven(t, r, loadResults(t, runDir(t, store)))
+	for i, n := range names {
+		if want := "jetsam: host " + n + " is " + lab.HostAddr(i) + " for this run"; !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
+		conf, _ := os.ReadFile(filepath.Join(runDir(t, store), "nodes", fmt.Sprintf("n%d", i+1), "nats.conf"))
+		if !strings.Contains(string(conf), lab.HostAddr(i)+":") || strings.Contains(string(conf), "jetsam-lab") {
+			t.Errorf("n%d's config does not use its host's address only:\n%s", i+1, conf)
+		}
+		folder := filepath.Join(lab.Home(i), ".cache", "jetsam")
+		if fi, err := os.Stat(folder); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("host %d's folder %s: %v, %v; want mode 0700", i, folder, fi, err)
+		}
+		if got := fileSum(t, filepath.Join(folder, "bin", "jetsam-"+sum[:16])); got != sum {
+			t.Errorf("host %d's jetsam has sha256 %s, want %s", i, got, sum)
+		}
+		if left, _ := os.ReadDir(filepath.Join(folder, "runs")); len(left) > 0 {
+			t.Errorf("host %d still has run folders: %v", i, left)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "precious" {
+		t.Errorf("the planted link's target now holds %d bytes (%v)", len(b), err)
+	}
+	if left := hostProcesses(t, lab); len(left) > 0 {
+		t.Errorf("processes left on the hosts: %v", left)
+	}
+}
+
+// namedHosts names the lab's hosts h1.jetsam-lab, ...: it writes the
+// /etc/hosts and resolv.conf runNamed mounts, and a known_hosts file
+// holding the hosts' keys under their names. It returns the hosts as
+// user@name:port and the known_hosts file.
+func namedHosts(t *testing.T, lab *sshlab.Lab, dir string) ([]string, string) {
+	t.Helper()
+	keys, err := os.ReadFile(lab.KnownHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcHosts := "127.0.0.1 localhost\n::1 localhost\n"
+	var known bytes.Buffer
+	var names []string
+	for i, line := range strings.Split(strings.TrimSpace(string(keys)), "\n") {
+		f := strings.Fields(line) // address, type, key
+		if len(f) != 3 || f[0] != lab.HostAddr(i) {
+			t.Fatalf("known_hosts line %d is %q", i+1, line)
+		}
+		name := fmt.Sprintf("h%d.jetsam-lab", i+1)
+		etcHosts += lab.HostAddr(i) + " " + name + "\n"
+		fmt.Fprintf(&known, "%s %s %s\n", name, f[1], f[2])
+		names = append(names, "root@"+name+":22")
+	}
+	for file, body := range map[string]string{
+		"hosts":       etcHosts,
+		"resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+		"known_hosts": known.String(),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names, filepath.Join(dir, "known_hosts")
+}
+
+// runNamed is runJetsam in a mount namespace of its own (unshare) whose
+// /etc/hosts and /etc/resolv.conf are namedHosts' files from the same
+// folder as the known_hosts file in args.
+func runNamed(t *testing.T, limit time.Duration, args ...string) result {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	testenv.Require(t, err)
+	dir := ""
+	for i, a := range args {
+		if a == "--known-hosts" && i+1 < len(args) {
+			dir = filepath.Dir(args[i+1])
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	mount := `mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"`
+	cmd := exec.CommandContext(ctx, unshare, append([]string{"--mount", "--propagation", "private", "sh", "-c", mount, "sh",
+		filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf"), jetsamBin}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("jetsam %v did not finish within %s\nstderr:\n%s", args, limit, r.stderr)
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("jetsam %v: %v", args, err)
+	}
+	return r
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -13,7 +13,9 @@
 // anywhere, so nothing in the lab reaches beyond 10.250.S.0/24.
 //
 // The hosts share this machine's file system (only the network is theirs):
-// two hosts writing the same path write the same file.
+// two hosts writing the same path write the same file. Each host's sessions
+// have a home of their own in the lab's folder (HOME, see Home), so what a
+// program keeps under ~ is kept per host, as on separate machines.
 //
 // Use it from a test:
 //
@@ -74,6 +76,7 @@ type Lab struct {
 
 type host struct {
 	ns, addr string
+	home     string // HOME of the host's sessions
 	sshd     *exec.Cmd
 	exited   chan struct{} // closed when sshd has exited (and been reaped)
 	log      string
@@ -158,6 +161,9 @@ func (l *Lab) Namespace(i int) string { return l.hosts[i].ns }
 
 // SSHDLog returns the path of host i's sshd log (its stderr with -e).
 func (l *Lab) SSHDLog(i int) string { return l.hosts[i].log }
+
+// Home returns host i's home folder (mode 0700), the HOME of its sessions.
+func (l *Lab) Home(i int) string { return l.hosts[i].home }
 
 // SSHDPid returns the pid of host i's listening sshd.
 func (l *Lab) SSHDPid(i int) int { return l.hosts[i].sshd.Process.Pid }
@@ -296,9 +302,9 @@ func (l *Lab) writeKeys(n int) error {
 	}
 	var known bytes.Buffer
 	for i := 0; i < n; i++ {
-		h := &host{ns: l.hostNS(i), addr: l.ip(11 + i)}
 		hd := filepath.Join(l.dir, fmt.Sprintf("h%d", i+1))
-		if err := os.MkdirAll(hd, 0o700); err != nil {
+		h := &host{ns: l.hostNS(i), addr: l.ip(11 + i), home: filepath.Join(hd, "home")}
+		if err := os.MkdirAll(h.home, 0o700); err != nil {
 			return err
 		}
 		hostKey := filepath.Join(hd, "ssh_host_ed25519_key")
@@ -311,7 +317,8 @@ func (l *Lab) writeKeys(n int) error {
 		// read ~/.bashrc (bash reads it under sshd only at level 1): a
 		// root .bashrc may be slow (pyenv) and, killed half way (Close
 		// kills every process of a host), leave a lock file that stalls
-		// every later root shell on this machine.
+		// every later root shell on this machine. HOME keeps the
+		// sessions' ~ apart from this machine's real one.
 		conf := strings.Join([]string{
 			"ListenAddress " + h.addr,
 			"Port 22",
@@ -330,7 +337,7 @@ func (l *Lab) writeKeys(n int) error {
 			"X11Forwarding no",
 			"MaxStartups 100:30:200",
 			"MaxSessions 100",
-			"SetEnv SHLVL=1",
+			"SetEnv SHLVL=1 HOME=" + h.home,
 			"",
 		}, "\n")
 		if err := os.WriteFile(filepath.Join(hd, "sshd_config"), []byte(conf), 0o600); err != nil {

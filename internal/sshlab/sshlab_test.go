@@ -58,13 +58,20 @@ func TestLab(t *testing.T) {
 		out, err := exec.CommandContext(ctx, ssh, "-F", "/dev/null", "-i", l.KeyFile(),
 			"-o", "UserKnownHostsFile="+l.KnownHosts(), "-o", "StrictHostKeyChecking=yes",
 			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-			"root@"+l.HostAddr(1), "ip -4 -o addr show dev eth0; echo shlvl=$SHLVL").CombinedOutput()
+			"root@"+l.HostAddr(1), "ip -4 -o addr show dev eth0; echo shlvl=$SHLVL; echo home=~").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), l.HostAddr(1)+"/24") {
 			t.Errorf("ssh to host 1: %v: %s", err, out)
 		}
 		// The session's shell is nested, so it skipped ~/.bashrc.
 		if !strings.Contains(string(out), "shlvl=2") {
 			t.Errorf("ssh to host 1: SHLVL is not 2: %s", out)
+		}
+		// ~ is the host's own home, in the lab's folder.
+		if !strings.Contains(string(out), "home="+l.Home(1)+"\n") || l.Home(1) == l.Home(0) || !strings.HasPrefix(l.Home(1), l.Dir()) {
+			t.Errorf("ssh to host 1: ~ is not %s: %s", l.Home(1), out)
+		}
+		if fi, err := os.Stat(l.Home(1)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Errorf("host 1's home %s: %v, %v", l.Home(1), fi, err)
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,7 @@ type Auth struct {
 // Client is an SSH connection to one host.
 type Client struct {
 	host Host
+	ip   netip.Addr // host's address, resolved once when dialled
 	conn *ssh.Client
 
 	done      chan struct{} // closed by Close
@@ -57,6 +59,11 @@ type Client struct {
 
 // Host is the host this client is connected to.
 func (c *Client) Host() Host { return c.host }
+
+// IP is the address the client dialled: the host's address, or what its
+// name resolved to when it was dialled. Whatever else reaches the host
+// (its node's address, its peers' links) uses this, not the name.
+func (c *Client) IP() string { return c.ip.String() }
 
 // Close closes the connection, ending every session on it.
 func (c *Client) Close() error {
@@ -71,21 +78,32 @@ func (c *Client) Close() error {
 	return err
 }
 
-// Dial connects to h and logs in. The TCP connection must be made within
-// 5 s and the SSH handshake and login within 15 s more (both also end with
-// ctx). The connection is then watched by keepalives (see keepalive).
+// Dial resolves h (see Resolve), connects to it and logs in. The TCP
+// connection must be made within 5 s and the SSH handshake and login
+// within 15 s more (both also end with ctx). The host key is checked
+// under the name given, as OpenSSH does. The connection is then watched
+// by keepalives (see keepalive).
 func Dial(ctx context.Context, h Host, a Auth) (*Client, error) {
-	return dial(ctx, h, a, keepaliveEvery)
+	ip, err := Resolve(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return dial(ctx, h, ip, a, keepaliveEvery)
 }
 
-// DialAll dials every host at once. If any fails, it closes those it
-// opened and returns the error of the first failing host in list order.
+// DialAll resolves every host (see ResolveAll), then dials them all at
+// once. If any fails, it closes those it opened and returns the error of
+// the first failing host in list order.
 func DialAll(ctx context.Context, hosts []Host, a Auth) ([]*Client, error) {
+	ips, err := ResolveAll(ctx, hosts)
+	if err != nil {
+		return nil, err
+	}
 	clients := make([]*Client, len(hosts))
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		wg.Go(func() { clients[i], errs[i] = Dial(ctx, h, a) })
+		wg.Go(func() { clients[i], errs[i] = dial(ctx, h, ips[i], a, keepaliveEvery) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -101,7 +119,7 @@ func DialAll(ctx context.Context, hosts []Host, a Auth) ([]*Client, error) {
 	return clients, nil
 }
 
-func dial(ctx context.Context, h Host, a Auth, keepalive time.Duration) (*Client, error) {
+func dial(ctx context.Context, h Host, ip netip.Addr, a Auth, keepalive time.Duration) (*Client, error) {
 	methods, who, release, err := a.login(h)
 	if err != nil {
 		return nil, err
@@ -120,7 +138,7 @@ func dial(ctx context.Context, h Host, a Auth, keepalive time.Duration) (*Client
 	}
 
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", h.hostport())
+	conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, uint16(h.Port)).String())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connecting to host %s was cancelled: %w", h, context.Cause(ctx))
@@ -146,6 +164,7 @@ func dial(ctx context.Context, h Host, a Auth, keepalive time.Duration) (*Client
 	_ = conn.SetDeadline(time.Time{})
 	c := &Client{
 		host: h,
+		ip:   ip,
 		conn: ssh.NewClient(sconn, chans, reqs),
 		done: make(chan struct{}),
 		gone: make(chan struct{}),

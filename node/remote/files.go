@@ -3,6 +3,7 @@ package remote
 import (
 	"archive/tar"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,41 +13,48 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
 
-// Upload copies the local file to remote (a path on the host, absolute
-// or relative to the user's login directory) with the given mode, making
-// the remote directory. When the host already has the same bytes
-// (sha256sum on the host) it copies nothing and returns false, fixing the
-// mode if it differs. The bytes go to remote+".tmp" first, are checked
-// against the local sha256 there, and only then renamed over remote, so a
-// half copy is never used (and a running binary is replaced, not
-// rewritten).
+// Upload copies the local file to remote (an absolute path on the host,
+// in a folder PrepareDir accepted) with the given mode, making the remote
+// directory. When remote already holds the same bytes (sha256sum on the
+// host) as a regular file of the SSH user's or root's that nobody else may
+// write, it copies nothing and returns false, fixing the mode if it
+// differs; anything else there is replaced. This runs on every upload, so
+// a binary named by its checksum is checked against it before each run:
+// the name alone proves nothing about the bytes.
+//
+// The bytes go to a fresh name of 128 random bits beside remote, created
+// exclusively (the shell's noclobber opens a missing file with O_EXCL, so
+// a link planted there is never followed), are checked against the local
+// sha256 there, and only then renamed over remote: a half copy is never
+// used, and a running binary is replaced, not rewritten.
 func (c *Client) Upload(ctx context.Context, local, remote string, mode os.FileMode) (copied bool, err error) {
 	f, err := os.Open(local)
 	if err != nil {
-		return false, fmt.Errorf("cannot upload %s to host %s: %v", local, c.host, err)
+		return false, fmt.Errorf("cannot upload %s to host %s: %w", local, c.host, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return false, fmt.Errorf("cannot upload %s to host %s: %v", local, c.host, err)
+		return false, fmt.Errorf("cannot upload %s to host %s: %w", local, c.host, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	perm := fmt.Sprintf("%o", mode.Perm())
-	q, tmp := ShellQuote(remote), ShellQuote(remote+".tmp")
-
-	check := fmt.Sprintf("mkdir -p -- %s && if [ -f %s ]; then sha256sum < %s && stat -c %%a -- %s; fi",
-		ShellQuote(path.Dir(remote)), q, q, q)
+	q := ShellQuote(remote)
+	// "<sum> - <uid> <mode> <ssh user's uid>" for a regular file, not a link.
+	check := fmt.Sprintf("mkdir -p -- %s && if [ -f %s ] && [ ! -L %s ]; then sha256sum < %s && stat -c '%%u %%a' -- %s && id -u; fi",
+		ShellQuote(path.Dir(remote)), q, q, q, q)
 	out, err := c.Run(ctx, check)
 	if err != nil {
 		return false, err
 	}
-	if f := strings.Fields(string(out)); len(f) >= 3 && f[0] == sum { // "<sum> - <mode>"
-		if f[len(f)-1] != perm {
+	if have, ok := parseExisting(string(out)); ok && have.sum == sum {
+		if have.mode != perm {
 			if _, err := c.Run(ctx, fmt.Sprintf("chmod %s -- %s", perm, q)); err != nil {
 				return false, err
 			}
@@ -55,17 +63,41 @@ func (c *Client) Upload(ctx context.Context, local, remote string, mode os.FileM
 	}
 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, fmt.Errorf("cannot upload %s to host %s: %v", local, c.host, err)
+		return false, fmt.Errorf("cannot upload %s to host %s: %w", local, c.host, err)
 	}
+	tmp := ShellQuote(path.Join(path.Dir(remote), "."+path.Base(remote)+".upload-"+uploadSuffix()))
 	put := fmt.Sprintf(`if [ -d %[4]s ]; then printf '%%s is a directory, not a file\n' %[4]s >&2; exit 1; fi
+if [ -e %[1]s ] || [ -L %[1]s ]; then printf '%%s exists already: refusing to write through it\n' %[1]s >&2; exit 1; fi
+set -C
 cat > %[1]s || { rm -f -- %[1]s; exit 1; }
 set -- $(sha256sum < %[1]s)
 if [ "$1" != %[2]s ]; then rm -f -- %[1]s; echo "the copy arrived with sha256 $1, not %[2]s" >&2; exit 1; fi
-chmod %[3]s -- %[1]s && mv -f -- %[1]s %[4]s`, tmp, sum, perm, q)
+chmod %[3]s -- %[1]s && mv -f -T -- %[1]s %[4]s || { rm -f -- %[1]s; exit 1; }`, tmp, sum, perm, q)
 	if _, err := c.exec(ctx, put, f, io.Discard); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// uploadSuffix names an upload's temporary file: unpredictable, so no one
+// can plant anything at the name beforehand. Tests replace it.
+var uploadSuffix = func() string { return rand.Text() }
+
+// existing is a file already at an upload's destination.
+type existing struct{ sum, mode string }
+
+// parseExisting reads the check's "<sum> - <uid> <mode> <uid>": ok only for
+// a file of the SSH user's or root's that nobody else may write.
+func parseExisting(out string) (existing, bool) {
+	f := strings.Fields(out)
+	if len(f) != 5 {
+		return existing{}, false
+	}
+	m, err := strconv.ParseUint(f[3], 8, 32)
+	if err != nil || m&0o022 != 0 || (f[2] != f[4] && f[2] != "0") {
+		return existing{}, false
+	}
+	return existing{sum: f[0], mode: f[3]}, true
 }
 
 // Platform asks the host for its system and machine (uname -s -m) as Go

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,12 @@ func TestLab(t *testing.T) {
 			t.Errorf("Upload of a missing file: %v", err)
 		}
 	})
+
+	t.Run("UploadPlantedLinks", func(t *testing.T) { testUploadPlantedLinks(t, ctx, c) })
+
+	t.Run("PrepareDir", func(t *testing.T) { testPrepareDir(t, ctx, c, lab.Home(0)) })
+
+	t.Run("DialByName", func(t *testing.T) { testDialByName(t, ctx, lab, hosts, auth) })
 
 	t.Run("FetchDir", func(t *testing.T) {
 		src := filepath.Join(t.TempDir(), "node data")
@@ -463,7 +470,7 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("Keepalive", func(t *testing.T) {
-		c, err := dial(ctx, hosts[2], auth, 100*time.Millisecond)
+		c, err := dial(ctx, hosts[2], netip.MustParseAddr(hosts[2].Addr), auth, 100*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -570,5 +577,217 @@ func waitGone(t *testing.T, lab *sshlab.Lab, i int, name string) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeMode writes "the binary" to p with mode, owned by uid (-1: root).
+func writeMode(p string, mode os.FileMode, uid int) error {
+	if err := os.WriteFile(p, []byte("the binary"), mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		return os.Chown(p, uid, uid)
+	}
+	return nil
+}
+
+// testUploadPlantedLinks plants links where an upload could write through
+// them, and files at its destination that must not be trusted.
+func testUploadPlantedLinks(t *testing.T, ctx context.Context, c *Client) {
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local")
+	if err := os.WriteFile(local, []byte("the binary"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(bin, "jetsam-0123")
+	// The name earlier versions wrote through.
+	if err := os.Symlink(victim, remote+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := c.Upload(ctx, local, remote, 0o755); err != nil || !copied {
+		t.Fatalf("Upload beside a planted .tmp: copied=%v, %v", copied, err)
+	}
+	intact := func(what string) {
+		t.Helper()
+		if b, err := os.ReadFile(victim); err != nil || string(b) != "precious" {
+			t.Errorf("%s: the link's target holds %q, %v", what, b, err)
+		}
+	}
+	intact("a link at the old .tmp name")
+	if fi, err := os.Lstat(remote); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+		t.Errorf("the upload: %v, %v", fi, err)
+	}
+
+	// A link at the very name an upload writes to is refused, not
+	// followed (the name is random; this test fixes it).
+	old := uploadSuffix
+	t.Cleanup(func() { uploadSuffix = old })
+	uploadSuffix = func() string { return "FIXED" }
+	tmp := filepath.Join(bin, ".jetsam-4567.upload-FIXED")
+	for _, target := range []string{victim, filepath.Join(dir, "made-through-a-link")} {
+		os.Remove(tmp)
+		if err := os.Symlink(target, tmp); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Upload(ctx, local, filepath.Join(bin, "jetsam-4567"), 0o755)
+		if err == nil || !strings.Contains(err.Error(), "exists already: refusing to write through it") {
+			t.Errorf("Upload onto a link to %s: %v", target, err)
+		}
+	}
+	intact("a link at the upload's name")
+	if _, err := os.Lstat(filepath.Join(dir, "made-through-a-link")); err == nil {
+		t.Errorf("a file was made through a dangling link")
+	}
+	uploadSuffix = old
+
+	// A file already at the destination is used only if it has the
+	// bytes and is a regular file of the user's that no one else may
+	// write; anything else is replaced.
+	good := filepath.Join(dir, "good")
+	if err := os.WriteFile(good, []byte("the binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, plant := range map[string]func(p string) error{
+		"a link to the same bytes": func(p string) error { return os.Symlink(good, p) },
+		"group-writable":           func(p string) error { return writeMode(p, 0o775, -1) },
+		"another user's":           func(p string) error { return writeMode(p, 0o755, 4242) },
+	} {
+		p := filepath.Join(bin, strings.ReplaceAll(name, " ", "-"))
+		if err := plant(p); err != nil {
+			t.Fatal(err)
+		}
+		copied, err := c.Upload(ctx, local, p, 0o755)
+		fi, serr := os.Lstat(p)
+		if err != nil || !copied || serr != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+			t.Errorf("%s: copied=%v, %v; now %v, %v", name, copied, err, fi, serr)
+		}
+	}
+}
+
+// testPrepareDir prepares folders on c's host, whose home is home.
+func testPrepareDir(t *testing.T, ctx context.Context, c *Client, home string) {
+	start := time.Now()
+	got, err := c.PrepareDir(ctx, "~/.cache/jetsam")
+	t.Logf("PrepareDir of a missing folder took %v", time.Since(start))
+	want := filepath.Join(home, ".cache", "jetsam")
+	if err != nil || got != want {
+		t.Fatalf("PrepareDir(~/.cache/jetsam) = %q, %v; want %q", got, err, want)
+	}
+	for _, p := range []string{want, filepath.Dir(want)} {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, %v; want a folder of mode 0700", p, fi, err)
+		}
+	}
+	if got, err := c.PrepareDir(ctx, "~/.cache/jetsam"); err != nil || got != want {
+		t.Errorf("again: %q, %v", got, err)
+	}
+	if got, err := c.PrepareDir(ctx, "runs here/x"); err != nil || got != filepath.Join(home, "runs here", "x") {
+		t.Errorf("a relative folder: %q, %v", got, err)
+	}
+	// A link is followed once, and the folder it leads to returned.
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.PrepareDir(ctx, filepath.Join(dir, "link")); err != nil || got != real {
+		t.Errorf("a link to a folder: %q, %v; want %q", got, err, real)
+	}
+
+	mkdir := func(p string, mode os.FileMode, uid int) string {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if uid >= 0 {
+			if err := os.Chown(p, uid, uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	shared := mkdir(filepath.Join(dir, "shared"), 0o775, -1)
+	sticky := mkdir(filepath.Join(dir, "sticky"), os.ModeSticky|0o777, -1)
+	theirs := mkdir(filepath.Join(dir, "theirs"), 0o700, 4242)
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{shared, "jetsam's folder " + shared + " is unsafe: it is writable by its group or others (mode 0775), so another user could replace what jetsam runs there: run chmod go-w '" + shared + "' on the host, or pass another --remote-dir"},
+		{filepath.Join(shared, "jetsam"), "jetsam's folder " + shared + "/jetsam is unsafe: its parent " + shared + " is writable by its group or others (mode 0775)"},
+		{sticky, "it is writable by its group or others (mode 1777)"},
+		{theirs, "jetsam's folder " + theirs + " is unsafe: it is owned by uid 4242, not by root, so that user could replace what jetsam runs there: make root its owner, or pass another --remote-dir"},
+		{filepath.Join(theirs, "a", "b"), "its parent " + theirs + " is owned by uid 4242"},
+		{"~other/jetsam", "another user's home (~user) is not supported"},
+		{filepath.Join(dir, "file", "jetsam"), "mkdir: cannot create directory"},
+	} {
+		_, err := c.PrepareDir(ctx, tc.dir)
+		if err == nil || !strings.HasPrefix(err.Error(), "host "+c.Host().String()+": ") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("PrepareDir(%s): %v\nwant one line naming the host with %q", tc.dir, err, tc.want)
+		}
+	}
+	// Nothing was made in a folder that was refused.
+	for _, p := range []string{filepath.Join(shared, "jetsam"), filepath.Join(theirs, "a")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was made", p)
+		}
+	}
+	// A sticky parent is not another user's way in: /tmp's folders pass.
+	if got, err := c.PrepareDir(ctx, filepath.Join(sticky, "mine")); err != nil || got != filepath.Join(sticky, "mine") {
+		t.Errorf("a folder in a sticky folder: %q, %v", got, err)
+	}
+}
+
+// testDialByName dials lab host 1 by a name.
+func testDialByName(t *testing.T, ctx context.Context, lab *sshlab.Lab, hosts []Host, auth Auth) {
+	h := Host{User: "root", Addr: "h2.lab", Port: 22}
+	fakeLookup(t, map[string][]string{"h2.lab": {hosts[1].Addr}})
+	// known_hosts under the name, as OpenSSH checks it.
+	known, err := os.ReadFile(lab.KnownHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := filepath.Join(t.TempDir(), "known_hosts")
+	line := strings.Fields(strings.Split(string(known), "\n")[1])
+	if err := os.WriteFile(named, []byte("h2.lab "+line[1]+" "+line[2]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(ctx, h, Auth{KeyFile: lab.KeyFile(), KnownHosts: named})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.IP() != hosts[1].Addr || c.Host() != h {
+		t.Errorf("dialled %s as %v, want %s as %v", c.IP(), c.Host(), hosts[1].Addr, h)
+	}
+	out, err := c.Run(ctx, "ip -4 -o addr show dev eth0")
+	if err != nil || !strings.Contains(string(out), "inet "+hosts[1].Addr+"/") {
+		t.Errorf("by name, ran on %q, %v", out, err)
+	}
+	// The key is looked up under the name, not the address.
+	err = dialFails(t, ctx, h, auth, 5*time.Second)
+	if !strings.Contains(err.Error(), "has a host key that is not in "+lab.KnownHosts()) {
+		t.Errorf("by name with the addresses' known_hosts: %v", err)
+	}
+	_, err = DialAll(ctx, []Host{hosts[1], h}, auth)
+	if err == nil || !strings.Contains(err.Error(), "are one machine") {
+		t.Errorf("a host by address and by name: %v", err)
 	}
 }
