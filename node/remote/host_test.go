@@ -179,7 +179,7 @@ func TestUnamePlatform(t *testing.T) {
 
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":      "'plain'",
+		"plain":      "plain",
 		"it's":       `'it'\''s'`,
 		"a b;$(x)`y": "'a b;$(x)`y'",
 		"":           "''",

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetsam-dev/jetsam/internal/shell"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -162,9 +163,7 @@ func (s *Session) Close() error {
 }
 
 // ShellQuote quotes s as one word for a POSIX shell (in single quotes).
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func ShellQuote(s string) string { return shell.Quote(s) }
 
 // cmdError is a command that ran and failed. It unwraps to the SSH error
 // (*ssh.ExitError has the exit status).
