@@ -448,7 +448,22 @@ func trafficBetween(before, after []history.LinkStats) []history.LinkStats {
 			From: l.From, To: l.To,
 			BytesForward: l.BytesForward - p.BytesForward, BytesBackward: l.BytesBackward - p.BytesBackward,
 			Accepted: l.Accepted - p.Accepted, Resets: l.Resets - p.Resets, Refused: l.Refused - p.Refused,
+			Raft: countsBetween(p.Raft, l.Raft),
 		})
+	}
+	return out
+}
+
+// countsBetween subtracts two snapshots of counts, keeping what changed.
+func countsBetween(before, after map[string]int64) map[string]int64 {
+	var out map[string]int64
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[k] = d
+		}
 	}
 	return out
 }

@@ -183,6 +183,9 @@ type LinkStats struct {
 	Accepted      int64  `json:"conns"`
 	Resets        int64  `json:"resets,omitempty"`
 	Refused       int64  `json:"refused,omitempty"`
+	// Raft counts the Raft messages a framed link carried, by "action
+	// kind": "seen append", "dropped heartbeat", ...
+	Raft map[string]int64 `json:"raft,omitempty"`
 }
 
 // Fault is what the nemesis did: which fault, in which shape, to whom.

@@ -30,7 +30,10 @@ func (c *Cluster) LinkStats() []history.LinkStats {
 		s := l.Stats()
 		out[i] = history.LinkStats{
 			From: l.From, To: l.To, BytesForward: s.BytesForward, BytesBackward: s.BytesBackward,
-			Accepted: s.Accepted, Resets: s.Resets, Refused: s.Refused,
+			Accepted: s.Accepted, Resets: s.Resets, Refused: s.Refused, Raft: l.RaftStats(),
+		}
+		if len(out[i].Raft) == 0 {
+			out[i].Raft = nil
 		}
 	}
 	return out

@@ -166,7 +166,11 @@ func (c *Cluster) startAgent(o Options, i int, specs []Spec, ca *routeCA) error 
 	for _, l := range setup.Links {
 		addr := rep.Routes[l.To]
 		spec.Routes = append(spec.Routes, addr)
-		c.net.Add(proxy.NewRemote(name, l.To, addr, remoteLink{a: hn.agent, to: l.To}))
+		rl := proxy.NewRemote(name, l.To, addr, remoteLink{a: hn.agent, to: l.To})
+		if setup.Frame {
+			rl.Frame()
+		}
+		c.net.Add(rl)
 	}
 	c.nodes = append(c.nodes, &Node{Spec: spec, Command: hn.command, remote: remoteProcess{a: hn.agent}, local: local})
 	return nil

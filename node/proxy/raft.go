@@ -81,7 +81,8 @@ type RaftEvent struct {
 // Frame makes the link read the route protocol of every connection it
 // accepts from now on, so that raft rules and watches can act on it. Call
 // it before the link carries any connection: a stream cannot be framed
-// from its middle.
+// from its middle. On the controller's handle of a remote link it only
+// marks the link framed (the agent frames the real one).
 func (l *Link) Frame() { l.framed.Store(true) }
 
 // SetRaftRule puts rule in force on the link's framed connections; nil
@@ -101,6 +102,9 @@ func (l *Link) WatchRaft(w *RaftWatch) { l.watch.Store(w) }
 // vote", "dropped heartbeat", ...), and of connections it could not frame
 // ("unframed").
 func (l *Link) RaftStats() map[string]int64 {
+	if !l.framed.Load() {
+		return nil
+	}
 	if l.remote != nil {
 		st, _ := l.remote.RaftStats()
 		return st
