@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"hash/fnv"
+	"html"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/jetsam-dev/jetsam/history"
@@ -199,6 +200,13 @@ func describeKVState(st any) string {
 	}
 }
 
+// The descriptions the models give Porcupine are HTML: its diagram writes
+// them into the page (a tooltip's innerHTML), and a value is whatever a
+// history holds, so a value must never become markup there.
+func describeKVOpHTML(in, out any) string { return html.EscapeString(describeKVOp(in, out)) }
+
+func describeKVStateHTML(st any) string { return html.EscapeString(describeKVState(st)) }
+
 func hashKVState(st any) uint64 {
 	s := st.(kvState)
 	h := fnv.New64a()
@@ -212,8 +220,8 @@ var KVModel = (&porcupine.NondeterministicModel{
 	Step:              kvStep,
 	Equal:             func(a, b any) bool { return a.(kvState) == b.(kvState) },
 	Hash:              hashKVState,
-	DescribeOperation: describeKVOp,
-	DescribeState:     describeKVState,
+	DescribeOperation: describeKVOpHTML,
+	DescribeState:     describeKVStateHTML,
 }).ToModel()
 
 // kvWindowModel is KVModel starting from a state that can be anything, for
@@ -224,8 +232,8 @@ var kvWindowModel = func() porcupine.Model {
 		Step:              kvStep,
 		Equal:             func(a, b any) bool { return a.(kvState) == b.(kvState) },
 		Hash:              hashKVState,
-		DescribeOperation: describeKVOp,
-		DescribeState:     describeKVState,
+		DescribeOperation: describeKVOpHTML,
+		DescribeState:     describeKVStateHTML,
 	}).ToModel()
 	return m
 }()

@@ -323,7 +323,7 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 					cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
 					continue
 				}
-				cs.Diagrams = append(cs.Diagrams, diagram{Key: key, HTML: buf.String()})
+				cs.Diagrams = append(cs.Diagrams, diagram{Key: key, HTML: drawWhenSized(buf.String())})
 			}
 		}
 		d.Checkers = append(d.Checkers, cs)
@@ -392,9 +392,25 @@ type diagram struct {
 	HTML string
 }
 
+// drawWhenSized makes a diagram page draw itself only once its frame has
+// a size. Chromium runs a sandboxed frame in a process of its own, where
+// the page's script ran before the frame was laid out: Porcupine, which
+// measures each label as it draws, measured every one 0 wide.
+func drawWhenSized(page string) string {
+	const call = "render(data)"
+	i := strings.LastIndex(page, call)
+	if i < 0 {
+		return page
+	}
+	// The statement before it has no semicolon: a "(" would call it.
+	return page[:i] + ";(function draw() { if (innerWidth > 0) { render(data) } else { addEventListener('resize', draw, {once: true}) } })()" + page[i+len(call):]
+}
+
 func secs(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
 
-// listFiles lists the run's raw files, relative to the run folder.
+// listFiles lists the run's raw files, relative to the run folder: what a
+// report links to, and all that serve sends of a run besides its pages.
+// Private keys are never among them.
 func listFiles(dir string) []string {
 	var out []string
 	for _, f := range []string{TestFile, HistoryFile, ResultsFile} {
@@ -405,7 +421,7 @@ func listFiles(dir string) []string {
 	logs, _ := filepath.Glob(filepath.Join(dir, NodesDir, "*", "*"))
 	sort.Strings(logs)
 	for _, l := range logs {
-		if fi, err := os.Stat(l); err == nil && !fi.IsDir() {
+		if fi, err := os.Stat(l); err == nil && fi.Mode().IsRegular() && !privateKey(l) {
 			rel, _ := filepath.Rel(dir, l)
 			out = append(out, rel)
 		}
@@ -471,7 +487,7 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 {{end}}{{if .More}}… {{.More}} more lines
 {{end}}</pre>{{end}}</details>{{end}}</div>{{end}}{{end}}
 <h3>Counts</h3><table>{{range .Counts}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}</table>
-{{range .Diagrams}}<h3>Linearization diagram of key {{.Key}}</h3><iframe title="key {{.Key}}" srcdoc="{{.HTML}}"></iframe>{{end}}
+{{range .Diagrams}}<h3>Linearization diagram of key {{.Key}}</h3><iframe sandbox="allow-scripts" title="key {{.Key}}" srcdoc="{{.HTML}}"></iframe>{{end}}
 {{if .DiagramNote}}<p>{{.DiagramNote}}</p>{{end}}
 </section>{{end}}
 <section><h2>Raw files</h2><ul>{{range .Files}}<li><a href="{{.}}">{{.}}</a></li>{{end}}</ul></section>

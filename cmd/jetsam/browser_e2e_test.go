@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -74,6 +75,10 @@ func openPage(t *testing.T, browser context.Context, url, shot string) page {
 			}
 		case *runtime.EventExceptionThrown:
 			p.ConsoleErr = append(p.ConsoleErr, e.ExceptionDetails.Text)
+		case *log.EventEntryAdded: // a policy that blocked part of the page
+			if e.Entry.Source == log.EntrySourceSecurity {
+				p.ConsoleErr = append(p.ConsoleErr, e.Entry.Text)
+			}
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -118,9 +123,33 @@ func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Co
 	return browser
 }
 
+// startServe starts jetsam serve on a loopback port and returns its URL.
+func startServe(t *testing.T, ctx context.Context, store string) string {
+	t.Helper()
+	serve := exec.CommandContext(ctx, jetsamBin, "serve", "--store", store, "--addr", "127.0.0.1:0")
+	out, err := serve.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGINT)
+		_ = serve.Wait()
+	})
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	i := strings.Index(line, "http://")
+	if i < 0 {
+		t.Fatalf("serve said %q", line)
+	}
+	return strings.TrimSpace(line[i:])
+}
+
 // TestReportsInChromium opens, in real headless Chromium, the report of a
 // real valid run with faults, the report of the same run with a planted
-// stale read, and the serve index over both.
+// stale read (from its file, and through serve under serve's policy), and
+// the serve index over both.
 func TestReportsInChromium(t *testing.T) {
 	chromium, err := findChromium()
 	testenv.Require(t, err)
@@ -159,24 +188,7 @@ func TestReportsInChromium(t *testing.T) {
 	// jetsam serve, as a user starts it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	serve := exec.CommandContext(ctx, jetsamBin, "serve", "--store", store, "--addr", "127.0.0.1:0")
-	out, err := serve.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = serve.Process.Signal(syscall.SIGINT)
-		_ = serve.Wait()
-	}()
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	i := strings.Index(line, "http://")
-	if i < 0 {
-		t.Fatalf("serve said %q", line)
-	}
-	index := strings.TrimSpace(line[i:])
+	index := startServe(t, ctx, store)
 
 	browser := startBrowser(t, ctx, chromium)
 	shots := artifactDir(t)
@@ -196,6 +208,16 @@ func TestReportsInChromium(t *testing.T) {
 		t.Errorf("failing report: verdict %v, stale read %v, %d anomalies, %d fault intervals, console errors %v",
 			strings.Contains(b.Text, "ANOMALY FOUND"), strings.Contains(b.Text, "stale-read"), b.Anomalies, b.Faults, b.ConsoleErr)
 	}
+	// The same report through serve, under its policy: the same page, and
+	// its diagrams drawn.
+	served := strings.TrimSuffix(index, "/") + "/runs/planted/" + filepath.Base(bad) + "/" + results.ReportFile
+	sb := openPage(t, browser, served, filepath.Join(shots, "report-anomaly-served.png"))
+	if sb.Text != b.Text || sb.Faults != b.Faults || sb.Anomalies != b.Anomalies || len(sb.ConsoleErr) > 0 {
+		t.Errorf("served report differs from the file: %d/%d fault intervals, %d/%d anomalies, same text %v, console errors %v",
+			sb.Faults, b.Faults, sb.Anomalies, b.Anomalies, sb.Text == b.Text, sb.ConsoleErr)
+	}
+	checkDiagramDrawn(t, openTab(t, browser, "file://"+filepath.Join(bad, results.ReportFile)).diagram(t))
+	checkDiagramDrawn(t, openTab(t, browser, served).diagram(t))
 	s := openPage(t, browser, index, filepath.Join(shots, "serve-index.png"))
 	if s.Runs != 2 || !strings.Contains(s.Text, "invalid") || !strings.Contains(s.Text, "valid") || len(s.ConsoleErr) > 0 {
 		t.Errorf("serve index: %d runs, console errors %v\n%s", s.Runs, s.ConsoleErr, s.Text)
