@@ -241,6 +241,9 @@ func (c *Config) validateServer() error {
 			return err
 		}
 	}
+	if nemesis.NeedsFramedRoutes(c.Nemesis) && (c.RouteTLS || (c.RouteCompression != "" && c.RouteCompression != "off" && c.RouteCompression != "accept")) {
+		return fmt.Errorf("--nemesis raft reads the route protocol, which --route-tls and --route-compression hide: drop them (raft faults turn compression off)")
+	}
 	if c.RoutePoolSize < -1 || c.RoutePoolSize > 64 {
 		return fmt.Errorf("--route-pool-size must be -1 (one route per pair), 0 (the server's default) or up to 64, got %d", c.RoutePoolSize)
 	}

@@ -230,7 +230,7 @@ func (r *runner) startCluster(ctx context.Context) error {
 	cluster, err := node.Start(ctx, node.Options{Hosts: hosts,
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: srv.Command, Jetsam: cfg.NodeCommand[:1], ServerVersion: srv.Version, SyncInterval: syncInterval(cfg.SyncInterval),
-		PowerLoss: nemesis.NeedsVolatileDisks(cfg.Nemesis), Writeback: time.Duration(cfg.Writeback),
+		PowerLoss: nemesis.NeedsVolatileDisks(cfg.Nemesis), FrameRoutes: nemesis.NeedsFramedRoutes(cfg.Nemesis), Writeback: time.Duration(cfg.Writeback),
 		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
 	})
 	if err != nil {

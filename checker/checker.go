@@ -371,6 +371,15 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 			if i, ok := open[e.F]; ok {
 				t := e.Time
 				windows[i].End = &t
+				// What the fault learned as it healed (steps, routes).
+				for k, v := range e.Fault.Params {
+					if _, had := windows[i].Params[k]; !had {
+						if windows[i].Params == nil {
+							windows[i].Params = map[string]string{}
+						}
+						windows[i].Params[k] = v
+					}
+				}
 				end := e.Links
 				if l, ok := healLinks[e.F]; ok {
 					// Histories since the counters were read before the heal.

@@ -232,30 +232,34 @@ func (n *Nemesis) partition(ctx context.Context, rng *rand.Rand) (func(), error)
 	if leaderGroup == "" {
 		return heal, nil
 	}
-	// Watch the majority side elect a new leader, for as long as the cut
-	// holds.
+	return n.watchingLeader(ctx, heal, FaultPartition, shape, shape == ShapeMetaLeader, leaderGroup, s.Groups[0][0], s.Groups[1]), nil
+}
+
+// watchingLeader watches, while a fault holds, the rest of the cluster
+// elect a leader other than old, and returns heal stopping the watch first.
+func (n *Nemesis) watchingLeader(ctx context.Context, heal func(), f, shape string, meta bool, group, old string, rest []string) func() {
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		n.watchLeader(wctx, shape, leaderGroup, s.Groups[0][0], s.Groups[1])
+		n.watchLeader(wctx, f, shape, meta, group, old, rest)
 	}()
 	return func() {
 		stop()
 		<-done
 		heal()
-	}, nil
+	}
 }
 
 // watchLeader records when the nodes in majority name a leader other than
 // old.
-func (n *Nemesis) watchLeader(ctx context.Context, shape, group, old string, majority []string) {
+func (n *Nemesis) watchLeader(ctx context.Context, f, shape string, meta bool, group, old string, majority []string) {
 	began := time.Now()
 	for {
-		l, err := n.askLeader(ctx, shape == ShapeMetaLeader, majority)
+		l, err := n.askLeader(ctx, meta, majority)
 		if err == nil && l != "" && l != old {
 			after := time.Since(began).Round(time.Millisecond)
-			n.record(history.Info, FaultPartition, &history.Fault{Action: history.FaultObserve, Shape: shape, Nodes: []string{l},
+			n.record(history.Info, f, &history.Fault{Action: history.FaultObserve, Shape: shape, Nodes: []string{l},
 				Params: map[string]string{"group": group, "from": old, "leader": l, "after": after.String()}}, nil)
 			n.o.Logf("nemesis: %s leadership moved from %s to %s after %s", group, old, l, after)
 			return

@@ -35,7 +35,7 @@ type Param = param.Param[FaultSettings]
 var registry = []Fault{
 	partitionFault{}, linkFault{FaultLatency}, linkFault{FaultBandwidth}, linkFault{FaultReset}, clientsFault{},
 	processFault{FaultKill}, processFault{FaultPause}, processFault{FaultPowerLoss}, processFault{FaultCorrupt},
-	membershipFault{},
+	membershipFault{}, raftFault{},
 }
 
 // FaultSettings are the nemesis's part of a run's configuration. Each package's
@@ -53,6 +53,7 @@ type FaultSettings struct {
 	PartitionSettings
 	ProcessSettings
 	LinkSettings
+	RaftSettings
 }
 
 // Packages lists the fault packages this version can inject.
@@ -126,6 +127,7 @@ func (s *FaultSettings) Normalize(nodes int) {
 	s.Nemesis = slices.Compact(faults)
 	s.PartitionSettings.normalize(nodes)
 	s.ProcessSettings.normalize(nodes)
+	s.RaftSettings.normalize()
 }
 
 // Validate explains, in one sentence, the first thing wrong with s for a
@@ -149,6 +151,12 @@ func (s *FaultSettings) Validate(nodes int, remote bool) error {
 		}
 	}
 	return nil
+}
+
+// NeedsFramedRoutes reports whether any of the packages acts on Raft
+// messages, which needs route links that read the route protocol.
+func NeedsFramedRoutes(packages []string) bool {
+	return slices.Contains(packages, FaultRaft)
 }
 
 // NeedsVolatileDisks reports whether any of the packages loses unsynced

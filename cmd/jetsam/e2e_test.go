@@ -221,6 +221,10 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"compare", "--baseline-flags", "--nemesis 'meteor"}, "a single quote is not closed"},
 		{[]string{"compare", "--server-bin", "/bin/true"}, "compare chooses servers with --baseline and --candidate"},
 		{[]string{"compare", "--seeds", "0"}, "--seeds must be at least 1"},
+		{[]string{"run", "--nemesis", "raft", "--raft-faults", "melt"}, "--raft-faults \"melt\" is not one of"},
+		{[]string{"run", "--nemesis", "raft", "--raft-groups", "all-of-them"}, "--raft-groups \"all-of-them\" is not one of"},
+		{[]string{"run", "--nemesis", "raft", "--route-tls"}, "--nemesis raft reads the route protocol, which --route-tls and --route-compression hide"},
+		{[]string{"run", "--nemesis", "raft", "--raft-trigger", "coup"}, "--raft-trigger \"coup\" names no append entry type"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

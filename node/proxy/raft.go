@@ -85,6 +85,9 @@ type RaftEvent struct {
 // marks the link framed (the agent frames the real one).
 func (l *Link) Frame() { l.framed.Store(true) }
 
+// Framed reports whether the link reads the route protocol.
+func (l *Link) Framed() bool { return l.framed.Load() }
+
 // SetRaftRule puts rule in force on the link's framed connections; nil
 // lifts it.
 func (l *Link) SetRaftRule(rule *RaftRule) {

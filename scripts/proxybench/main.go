@@ -34,7 +34,9 @@ import (
 
 // variants are measured in this order, interleaved, so that drift of the
 // machine over the run biases none of them.
-var variants = []string{"direct", "jetsam", "toxiproxy"}
+// jetsam-framed is jetsam's link reading the route protocol, as in runs
+// with raft faults.
+var variants = []string{"direct", "jetsam", "jetsam-framed", "toxiproxy"}
 
 type config struct {
 	jetsam     string
@@ -219,7 +221,13 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 	if err != nil {
 		return nil, err
 	}
-	addrs := map[string]string{"direct": target, "jetsam": link.Addr(), "toxiproxy": toxAddr}
+	framed, err := proxy.Listen("client", "echo", target)
+	if err != nil {
+		return nil, err
+	}
+	defer framed.Close()
+	framed.Frame()
+	addrs := map[string]string{"direct": target, "jetsam": link.Addr(), "jetsam-framed": framed.Addr(), "toxiproxy": toxAddr}
 
 	conns := map[string]net.Conn{}
 	defer func() {
@@ -235,8 +243,10 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 		conns[v] = conn
 	}
 
-	out := make([]byte, c.msgSize)
-	in := make([]byte, c.msgSize)
+	// Each ping is one route protocol message, so the framed link reads it
+	// as it would a route's.
+	out := routeMessage(c.msgSize)
+	in := make([]byte, len(out))
 	rtts := map[string][]time.Duration{}
 	log.Printf("latency: %d warm-up and %d measured round trips of %d bytes per variant", c.warmTrips, c.roundTrips, c.msgSize)
 	for done := -c.warmTrips; done < c.roundTrips; done += latencyBlock {
@@ -268,6 +278,14 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 		log.Printf("latency: %-9s RTT median %s p99 %s", v, res[v].median, res[v].p99)
 	}
 	return res, nil
+}
+
+// routeMessage is an RMSG unit of about size bytes in all.
+func routeMessage(size int) []byte {
+	head := "RMSG $G ping "
+	body := max(size-len(head)-8, 1)
+	msg := fmt.Sprintf("%s%d\r\n%s\r\n", head, body, strings.Repeat("x", body))
+	return []byte(msg)
 }
 
 // quantile of sorted values, nearest rank.

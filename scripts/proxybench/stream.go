@@ -68,6 +68,8 @@ func clusterRun(ctx context.Context, c config, variant, dir string) (runResult, 
 		}
 	case "jetsam":
 		// RouteVia nil: node.Start puts its own proxy.Link on every route.
+	case "jetsam-framed":
+		opts.FrameRoutes = true
 	}
 	cl, err := node.Start(ctx, opts)
 	if err != nil {
@@ -170,7 +172,7 @@ func clusterRun(ctx context.Context, c config, variant, dir string) (runResult, 
 	if !ok {
 		return runResult{}, publishErr(ctx, firstError())
 	}
-	if variant == "jetsam" {
+	if strings.HasPrefix(variant, "jetsam") {
 		// Shows the routes did cross the links, and how much they carry.
 		var bytes int64
 		for _, l := range cl.Net().Links() {
