@@ -123,7 +123,7 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 		cfgs[sc] = pair
 	}
 
-	ctx, stop := interruptible(stderr)
+	ctx, stop := interruptible(stderr, nil)
 	defer stop()
 	exe, err := os.Executable()
 	if err != nil {

@@ -40,7 +40,7 @@ each report and raw file. Serves nothing outside the store. Stops at Ctrl-C.`, s
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "jetsam: serving %s at http://%s/\n", *store, l.Addr())
-	ctx, stop := interruptible(stderr)
+	ctx, stop := interruptible(stderr, nil)
 	defer stop()
 	go func() {
 		<-ctx.Done()
