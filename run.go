@@ -61,6 +61,9 @@ type RunOptions struct {
 	StatusIsTerminal bool
 	// Command is the command line that replays this run.
 	Command []string
+	// Folder, when set, is told the run folder as soon as it exists, so a
+	// caller that must quit before Run returns can still name it.
+	Folder func(dir string)
 
 	// beforeRecover, in this package's tests, acts on the cluster after
 	// the last heal, before the wait for recovery: to break it for good.
@@ -117,6 +120,9 @@ func Run(ctx context.Context, cfg Config, ro RunOptions) (out *Outcome, err erro
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	logf("jetsam: run folder %s", dir)
+	if ro.Folder != nil {
+		ro.Folder(dir)
+	}
 
 	defer func() {
 		if p := recover(); p != nil {

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/compare"
 	"github.com/jetsam-dev/jetsam/internal/shell"
-	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/build"
 	"github.com/jetsam-dev/jetsam/results"
+	"github.com/spf13/pflag"
 )
 
 // sideRefused are run flags a side may not set: the seeds, the store and
@@ -47,7 +45,7 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 	baselineFlags := fs.String("baseline-flags", "", "run flags for the baseline alone, as one string")
 	candidateFlags := fs.String("candidate-flags", "", "run flags for the candidate alone, as one string")
 	seeds := fs.Int("seeds", 3, "seeds to run each side on (seed, seed+1, ...)")
-	order := fs.String("order", "alternate", "alternate (baseline then candidate, then the other way round for the next seed, so a drifting machine favours neither) or grouped (every baseline run, then every candidate run)")
+	order := fs.String("order", compare.Alternate, "alternate (baseline then candidate, then the other way round for the next seed, so a drifting machine favours neither) or grouped (every baseline run, then every candidate run)")
 	scenarioList := fs.StringSlice("scenario", nil, "named scenarios to run, comma separated, each on every seed (see 'jetsam scenarios'); default: just the run flags")
 	rf := addRunFlags(fs)
 	fs.Lookup("name").DefValue = "compare"
@@ -63,128 +61,19 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 			return 0, errorf("compare chooses servers with --baseline and --candidate, not --%s", f)
 		}
 	}
-	if *seeds < 1 {
-		return 0, errorf("--seeds must be at least 1, got %d", *seeds)
-	}
-	if *order != "alternate" && *order != "grouped" {
-		return 0, errorf("--order %q is not alternate or grouped", *order)
-	}
-	var specs [2]build.Spec
-	var sideArgs [2][]string
-	for i, s := range []struct{ flag, spec, flags string }{{"--baseline", *baseline, *baselineFlags}, {"--candidate", *candidate, *candidateFlags}} {
-		sp, err := build.ParseSpec(s.spec)
-		if err != nil {
-			return 0, errorf("%s: %v", s.flag, err)
-		}
-		specs[i] = sp
-		if sideArgs[i], err = shell.Split(s.flags); err != nil {
-			return 0, errorf("%s-flags: %v", s.flag, err)
-		}
-	}
-	base := jetsam.Defaults()
-	if err := rf.overlay(&base); err != nil {
+	plan, err := comparePlan(fs, rf, [2]string{*baseline, *candidate}, [2]string{*baselineFlags, *candidateFlags}, *scenarioList)
+	if err != nil {
 		return 0, err
 	}
-	first := base.Seed
-	if !fs.Changed("seed") {
-		first = randomSeed()
-	}
-	scens := *scenarioList
-	if len(scens) == 0 {
-		scens = []string{""}
-	}
-	// Every configuration is checked before anything runs.
-	cfgs := map[string][2]jetsam.Config{}
-	for _, sc := range scens {
-		var pair [2]jetsam.Config
-		for i := range pair {
-			c := base
-			if sc != "" {
-				if err := applyScenario(&c, sc); err != nil {
-					return 0, err
-				}
-				// Flags given on the command line override the scenario's.
-				if err := rf.overlay(&c); err != nil {
-					return 0, err
-				}
-			}
-			side := []string{results.Baseline, results.Candidate}[i]
-			if err := overlayArgs(&c, "--"+side+"-flags", sideArgs[i], sideRefused...); err != nil {
-				return 0, err
-			}
-			c.SetServer(specs[i])
-			c.Name = base.Name + "-" + side
-			c.Normalize()
-			if err := c.Validate(); err != nil {
-				return 0, errorf("%s: %v", side, err)
-			}
-			pair[i] = c
-		}
-		cfgs[sc] = pair
-	}
-
-	ctx, stop := interruptible(stderr)
+	plan.Seeds, plan.Order = *seeds, *order
+	ctx, stop := interruptible(stderr, nil)
 	defer stop()
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
-	cmp := &results.Comparison{Started: time.Now().UTC(), Order: *order}
-	for _, sc := range scens {
-		if sc != "" {
-			cmp.Scenarios = append(cmp.Scenarios, sc)
-		}
-	}
-	for i := 0; i < *seeds; i++ {
-		cmp.Seeds = append(cmp.Seeds, first+uint64(i))
-	}
-	sides := []*results.Side{&cmp.Baseline, &cmp.Candidate}
-	for i, sp := range specs {
-		// Built before the first run, so a bad server stops everything at
-		// once and no build time lands inside a run.
-		srv, err := build.Prepare(ctx, sp, build.Options{Self: []string{exe, "node"}, EmbeddedVersion: node.ServerVersion,
-			Log: func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }})
-		if err != nil {
-			return 0, cliError{fmt.Sprintf("%s: %v", []string{results.Baseline, results.Candidate}[i], err)}
-		}
-		sides[i].Spec, sides[i].Identity, sides[i].Flags = sp.String(), srv.Identity, sideArgs[i]
-		fmt.Fprintf(stderr, "jetsam compare: %s is %s (%s)\n", []string{results.Baseline, results.Candidate}[i], sp, srv.Identity)
-	}
-	dir, err := results.NewRunDir(base.Store, base.Name, cmp.Started)
+	cmp, dir, err := compare.Run(ctx, plan, compare.Options{Jetsam: exe, Log: stderr, StatusIsTerminal: isTerminal(os.Stderr)})
 	if err != nil {
-		return 0, cliError{err.Error()}
-	}
-	total := len(scens) * *seeds * 2
-	done := 0
-	for _, sc := range scens {
-		for _, step := range compareOrder(*seeds, *order) {
-			if ctx.Err() != nil {
-				cmp.Interrupted = true
-				break
-			}
-			cfg := cfgs[sc][step.side]
-			cfg.Seed = cmp.Seeds[step.seed]
-			side := []string{results.Baseline, results.Candidate}[step.side]
-			done++
-			fmt.Fprintf(stderr, "jetsam compare: run %d of %d: %s seed %d%s\n", done, total, side, cfg.Seed, map[bool]string{true: " scenario " + sc}[sc != ""])
-			run := runSide(ctx, cfg, side, sc, dir, stderr)
-			if rep := run.reported; rep != "" {
-				sides[step.side].Reported = rep
-			}
-			cmp.Runs = append(cmp.Runs, run.CompareRun)
-			fmt.Fprintf(stderr, "jetsam compare: %s seed %d: %s\n", side, cfg.Seed, run.Valid)
-			cmp.Judge()
-			if err := results.WriteComparison(dir, cmp); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if ctx.Err() != nil {
-		cmp.Interrupted = true
-	}
-	cmp.Ended = time.Now().UTC()
-	cmp.Judge()
-	if err := results.WriteComparison(dir, cmp); err != nil {
 		return 0, err
 	}
 	fmt.Fprintf(stdout, "comparison: CANDIDATE %s\n", strings.ToUpper(cmp.Verdict))
@@ -198,66 +87,65 @@ Exit codes: 0 candidate no worse, 1 worse, 2 inconclusive, 3 could not run.`, st
 	return cmp.Exit, nil
 }
 
-type compareStep struct{ seed, side int }
-
-// compareOrder lists the runs: alternate runs seed 0 as baseline then
-// candidate, seed 1 the other way round, and so on; grouped runs every
-// baseline seed first.
-func compareOrder(seeds int, order string) []compareStep {
-	var out []compareStep
-	if order == "grouped" {
-		for side := 0; side < 2; side++ {
-			for s := 0; s < seeds; s++ {
-				out = append(out, compareStep{s, side})
+// comparePlan makes the comparison's sides and, per scenario, both
+// sides' configurations from the command line; the seeds and order are
+// the caller's to set.
+func comparePlan(fs *pflag.FlagSet, rf *runFlags, servers, flags [2]string, scens []string) (compare.Plan, error) {
+	var plan compare.Plan
+	for i, name := range []string{"--baseline", "--candidate"} {
+		sp, err := build.ParseSpec(servers[i])
+		if err != nil {
+			return plan, errorf("%s: %v", name, err)
+		}
+		args, err := shell.Split(flags[i])
+		if err != nil {
+			return plan, errorf("%s-flags: %v", name, err)
+		}
+		plan.Sides[i] = compare.Side{Spec: sp, Flags: args}
+	}
+	base := jetsam.Defaults()
+	if err := rf.overlay(&base); err != nil {
+		return plan, err
+	}
+	plan.FirstSeed, plan.Store, plan.Name = base.Seed, base.Store, base.Name
+	if !fs.Changed("seed") {
+		plan.FirstSeed = randomSeed()
+	}
+	if len(scens) == 0 {
+		scens = []string{""}
+	}
+	for _, sc := range scens {
+		c := compare.Case{Scenario: sc}
+		for i := range c.Configs {
+			cfg, err := sideConfig(base, rf, sc, i, plan.Sides[i])
+			if err != nil {
+				return plan, err
 			}
+			c.Configs[i] = cfg
 		}
-		return out
+		plan.Cases = append(plan.Cases, c)
 	}
-	for s := 0; s < seeds; s++ {
-		a, b := 0, 1
-		if s%2 == 1 {
-			a, b = 1, 0
-		}
-		out = append(out, compareStep{s, a}, compareStep{s, b})
-	}
-	return out
+	return plan, nil
 }
 
-type sideRun struct {
-	results.CompareRun
-	reported string
-}
-
-// runSide runs one side on one seed, in this process.
-func runSide(ctx context.Context, cfg jetsam.Config, side, scenario, compareDir string, stderr io.Writer) sideRun {
-	out, err := jetsam.Run(ctx, cfg, jetsam.RunOptions{Status: stderr, Log: stderr, StatusIsTerminal: isTerminal(os.Stderr), Command: replayCommand(cfg)})
-	var r sideRun
-	if err != nil {
-		r.CompareRun = results.RunOf(side, scenario, cfg.Seed, "", exitCannot, nil)
-		r.Error = strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")
-		if !errors.Is(err, jetsam.ErrSetup) {
-			r.Error = err.Error()
+// sideConfig is one side's configuration of a scenario ("" for none): the
+// run flags, then the scenario's with the run flags given again over them
+// (they win), then the side's own flags and server.
+func sideConfig(base jetsam.Config, rf *runFlags, scenario string, i int, side compare.Side) (jetsam.Config, error) {
+	c := base
+	if scenario != "" {
+		if err := applyScenario(&c, scenario); err != nil {
+			return c, err
 		}
-		if out != nil {
-			r.Dir = relTo(compareDir, out.Dir)
+		if err := rf.overlay(&c); err != nil {
+			return c, err
 		}
-		return r
 	}
-	r.CompareRun = results.RunOf(side, scenario, cfg.Seed, relTo(compareDir, out.Dir), out.ExitCode(), out.Result)
-	if out.Test != nil && out.Test.Server != nil {
-		r.reported = out.Test.Server.Summary()
+	name := []string{results.Baseline, results.Candidate}[i]
+	if err := overlayArgs(&c, "--"+name+"-flags", side.Flags, sideRefused...); err != nil {
+		return c, err
 	}
-	return r
-}
-
-func relTo(base, path string) string {
-	ab, err1 := filepath.Abs(base)
-	ap, err2 := filepath.Abs(path)
-	if err1 != nil || err2 != nil {
-		return path
-	}
-	if rel, err := filepath.Rel(ab, ap); err == nil {
-		return rel
-	}
-	return path
+	c.SetServer(side.Spec)
+	c.Name = base.Name + "-" + name
+	return c, nil
 }

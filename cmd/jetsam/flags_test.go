@@ -69,20 +69,3 @@ func TestOverlay(t *testing.T) {
 		t.Fatal("a stray argument was accepted")
 	}
 }
-
-func TestCompareOrder(t *testing.T) {
-	str := func(steps []compareStep) string {
-		var b strings.Builder
-		for _, s := range steps {
-			b.WriteString([]string{"b", "c"}[s.side])
-			b.WriteByte(byte('0' + s.seed))
-		}
-		return b.String()
-	}
-	if got := str(compareOrder(3, "alternate")); got != "b0c0c1b1b2c2" {
-		t.Errorf("alternate: %s", got)
-	}
-	if got := str(compareOrder(2, "grouped")); got != "b0b1c0c1" {
-		t.Errorf("grouped: %s", got)
-	}
-}

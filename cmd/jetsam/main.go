@@ -14,14 +14,15 @@ import (
 	"github.com/jetsam-dev/jetsam"
 	"github.com/jetsam-dev/jetsam/node"
 	"github.com/jetsam-dev/jetsam/node/disk"
+	"github.com/jetsam-dev/jetsam/results"
 )
 
 // Exit codes (a contract: scripts and CI depend on them).
 const (
-	exitValid   = 0
-	exitAnomaly = 1
-	exitUnknown = 2
-	exitCannot  = 3
+	exitValid   = results.ExitValid
+	exitAnomaly = results.ExitAnomaly
+	exitUnknown = results.ExitUnknown
+	exitCannot  = results.ExitCannot
 )
 
 const usage = `jetsam: a black-box consistency checker for NATS JetStream.
@@ -111,9 +112,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // interruptible returns a context that ends at the first SIGINT or SIGTERM.
-// A second signal exits at once; the nodes die with this process (they hold
-// a parent-death signal).
-func interruptible(stderr io.Writer) (context.Context, func()) {
+// A second signal exits at once, after quit (when not nil); the nodes die
+// with this process (they hold a parent-death signal).
+func interruptible(stderr io.Writer, quit func()) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -126,7 +127,10 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 			return
 		}
 		if _, ok := <-sigs; ok {
-			fmt.Fprintln(stderr, "jetsam: second interrupt: quitting now")
+			fmt.Fprintln(stderr, "jetsam: "+secondInterrupt)
+			if quit != nil {
+				quit()
+			}
 			os.Exit(exitCannot)
 		}
 	}()
@@ -135,6 +139,9 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 		cancel()
 	}
 }
+
+// secondInterrupt is the sentence of a command quit by a second signal.
+const secondInterrupt = "second interrupt: quitting now"
 
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jetsam-dev/jetsam"
@@ -167,54 +169,118 @@ Exit codes: 0 valid, 1 anomaly found, 2 unknown, 3 the test could not run.`, std
 	rf := addRunFlags(fs)
 	scenario := fs.String("scenario", "", "start from a named scenario's flags (see 'jetsam scenarios')")
 	replay := fs.String("replay", "", "run folder whose test.json to replay: same configuration and seed (flags given as well override it)")
-	if help, err := parse(fs, args); help || err != nil {
-		return exitValid, err
+	// Not a run setting: it stays out of test.json and the replay command.
+	outcome := fs.String("outcome", "", "at the very end (also when the test could not run or was interrupted) write FILE: JSON with the run folder, exit code, verdict and the error sentence, for a program that started the run (give it first, so flags that do not parse still get it)")
+	help, err := parse(fs, args)
+	if help {
+		return exitValid, nil
 	}
+	of := &outcomeFile{path: *outcome}
+	code := exitCannot
+	if err == nil {
+		code, err = runFromFlags(fs, rf, *scenario, *replay, of, stdout, stderr)
+	}
+	of.write(code, err, stderr)
+	return code, err
+}
+
+// runFromFlags makes the run's configuration from --replay, then
+// --scenario, then the flags given, and runs it.
+func runFromFlags(fs *pflag.FlagSet, rf *runFlags, scenario, replay string, of *outcomeFile, stdout, stderr io.Writer) (int, error) {
 	if fs.NArg() > 0 {
 		return 0, errorf("run takes no arguments, got %q: run 'jetsam run --help' for the flags", fs.Args())
 	}
-
 	cfg := jetsam.Defaults()
-	if *replay != "" {
+	if replay != "" {
 		var ti results.TestInfo
-		if err := results.ReadJSON(filepath.Join(*replay, results.TestFile), &ti); err != nil {
-			return 0, errorf("cannot replay %s: %v", *replay, err)
+		if err := results.ReadJSON(filepath.Join(replay, results.TestFile), &ti); err != nil {
+			return 0, errorf("cannot replay %s: %v", replay, err)
 		}
 		if err := json.Unmarshal(ti.Config, &cfg); err != nil {
-			return 0, errorf("cannot replay %s: its test.json has no usable config: %v", *replay, err)
+			return 0, errorf("cannot replay %s: its test.json has no usable config: %v", replay, err)
 		}
 	}
-	if *scenario != "" {
-		if err := applyScenario(&cfg, *scenario); err != nil {
+	if scenario != "" {
+		if err := applyScenario(&cfg, scenario); err != nil {
 			return 0, err
 		}
 	}
 	if err := rf.overlay(&cfg); err != nil {
 		return 0, err
 	}
-	if !fs.Changed("seed") && *replay == "" {
+	if !fs.Changed("seed") && replay == "" {
 		cfg.Seed = randomSeed()
 	}
-	return runConfig(cfg, stdout, stderr)
+	return runConfig(cfg, of, stdout, stderr)
 }
 
 // runConfig checks cfg, runs it and prints the summary.
-func runConfig(cfg jetsam.Config, stdout, stderr io.Writer) (int, error) {
+func runConfig(cfg jetsam.Config, of *outcomeFile, stdout, stderr io.Writer) (int, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return 0, cliError{err.Error()}
 	}
-	ctx, stop := interruptible(stderr)
+	ctx, stop := interruptible(stderr, func() { of.quit(stderr) })
 	defer stop()
 	out, err := jetsam.Run(ctx, cfg, jetsam.RunOptions{
 		Status: stderr, Log: stderr, StatusIsTerminal: isTerminal(os.Stderr),
-		Command: replayCommand(cfg),
+		Command: replayCommand(cfg), Folder: of.setDir,
 	})
 	if err != nil {
 		return 0, setupError(err)
 	}
 	printSummary(stdout, out.Dir, out.Result)
 	return out.ExitCode(), nil
+}
+
+// outcomeFile is --outcome: how the run ended, for the program that
+// started it. The run folder is learnt as soon as it exists, so a second
+// interrupt, which quits at once, can still name it.
+type outcomeFile struct {
+	mu       sync.Mutex
+	path     string
+	dir      string
+	quitting bool // a second interrupt wrote the last word
+}
+
+func (o *outcomeFile) setDir(dir string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dir = dir
+}
+
+// write records how the command ends: err is the sentence realMain prints
+// with exit code 3.
+func (o *outcomeFile) write(code int, err error, stderr io.Writer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.path == "" || o.quitting {
+		return
+	}
+	o.save(code, err, stderr)
+}
+
+// quit records the second interrupt; the process exits next.
+func (o *outcomeFile) quit(stderr io.Writer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.path == "" {
+		return
+	}
+	o.quitting = true
+	o.save(exitCannot, errors.New(secondInterrupt), stderr)
+}
+
+// save writes the file; the caller holds mu.
+func (o *outcomeFile) save(code int, err error, stderr io.Writer) {
+	out := results.Outcome{Dir: o.dir, ExitCode: code}
+	if err != nil {
+		out.ExitCode, out.Error = exitCannot, err.Error()
+	}
+	out.Verdict = results.VerdictOf(out.ExitCode)
+	if werr := results.WriteJSON(o.path, out); werr != nil {
+		fmt.Fprintf(stderr, "jetsam: cannot write --outcome: %v\n", werr)
+	}
 }
 
 func randomSeed() uint64 {
@@ -251,7 +317,7 @@ or a history file. Prints the verdict; the exit code is the verdict's:
 	if *write && dir == "" {
 		return 0, errorf("--write needs a run folder, not a bare history file")
 	}
-	ctx, stop := interruptible(stderr)
+	ctx, stop := interruptible(stderr, nil)
 	defer stop()
 	// The folder, not its history file: the nodes' logs are judged too.
 	res, err := results.Recheck(ctx, path, *format, checker.Options{Timeout: *timeout})

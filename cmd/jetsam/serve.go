@@ -47,7 +47,7 @@ anyone who can reach --addr can read the store. Stops at Ctrl-C.`, stdout)
 	if w := exposure(l.Addr()); w != "" {
 		fmt.Fprintln(stderr, w)
 	}
-	ctx, stop := interruptible(stderr)
+	ctx, stop := interruptible(stderr, nil)
 	defer stop()
 	go func() {
 		<-ctx.Done()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetsam-dev/jetsam/internal/testlock"
 	"github.com/jetsam-dev/jetsam/results"
+	"github.com/jetsam-dev/jetsam/soak"
 )
 
 const (
@@ -43,13 +44,13 @@ func TestSoakKeepsFailuresAndPrunesPasses(t *testing.T) {
 	if s.RunsDone != 2 || len(s.Runs) != 2 || s.Ended == nil || s.Stopped != "runs" || s.ExitCode != exitAnomaly {
 		t.Fatalf("summary: runs done %d, ended %v, stopped %q, exit %d", s.RunsDone, s.Ended, s.Stopped, s.ExitCode)
 	}
-	if s.Counts[verdictValid] != 1 || s.Counts[verdictInvalid] != 1 {
+	if s.Counts[results.VerdictValid] != 1 || s.Counts[results.VerdictInvalid] != 1 {
 		t.Fatalf("counts %v", s.Counts)
 	}
 
 	// The valid run: pruned.
 	pass, fail := s.Runs[0], s.Runs[1]
-	if pass.Verdict != verdictValid || pass.Folder != folderPruned || pass.Seed != 40 || pass.Mix != soakValidMix || pass.Workload != "kv" {
+	if pass.Verdict != results.VerdictValid || pass.Folder != soak.Pruned || pass.Seed != 40 || pass.Mix != soakValidMix || pass.Workload != "kv" {
 		t.Fatalf("run 0: %+v", pass)
 	}
 	folders := regexp.MustCompile(`\[run (\d)\] jetsam: run folder (.*)`).FindAllStringSubmatch(r.stderr, -1)
@@ -61,7 +62,7 @@ func TestSoakKeepsFailuresAndPrunesPasses(t *testing.T) {
 	}
 
 	// The failing run: whole, with its replay commands.
-	if fail.Verdict != verdictInvalid || fail.ExitCode != exitAnomaly || fail.Seed != 41 || fail.Mix != soakFailingMix || fail.OKPerSecond <= 0 {
+	if fail.Verdict != results.VerdictInvalid || fail.ExitCode != exitAnomaly || fail.Seed != 41 || fail.Mix != soakFailingMix || fail.OKPerSecond <= 0 {
 		t.Fatalf("run 1: %+v", fail)
 	}
 	for _, f := range []string{results.HistoryFile, results.ResultsFile, results.ReportFile, results.TestFile, results.NodesDir} {
@@ -92,7 +93,7 @@ func TestSoakKeepsFailuresAndPrunesPasses(t *testing.T) {
 	if fail.Command != wantCmd {
 		t.Errorf("command %q, want %q", fail.Command, wantCmd)
 	}
-	for _, w := range []string{"2 runs", "1 valid, 1 invalid", direct[0] + ": runs 1", fail.Replay, fail.Command, filepath.Join(store, SoakSummaryFile)} {
+	for _, w := range []string{"2 runs", "1 valid, 1 invalid", direct[0] + ": runs 1", fail.Replay, fail.Command, filepath.Join(store, soak.SummaryFile)} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("printed summary does not say %q:\n%s", w, r.stdout)
 		}
@@ -122,7 +123,7 @@ func TestSoakBadMixExits3(t *testing.T) {
 		t.Fatalf("exit %d, last line %q; want exit 3 and %q\nstderr:\n%s", r.code, last, want, r.stderr)
 	}
 	s := readSoakSummary(t, store)
-	if s.RunsDone != 1 || s.Runs[0].Verdict != verdictCannot || s.Stopped != "bad-mix" || s.Ended == nil {
+	if s.RunsDone != 1 || s.Runs[0].Verdict != results.VerdictCannot || s.Stopped != "bad-mix" || s.Ended == nil {
 		t.Fatalf("summary: %+v", s)
 	}
 
@@ -139,7 +140,7 @@ func TestSoakHelpDescribesEveryFlag(t *testing.T) {
 		t.Fatalf("exit %d", r.code)
 	}
 	for _, w := range []string{"--runs", "--duration", "--mix", "--workloads", "--seed", "--keep-passing", "--stop-on-failure", "--store", "--name",
-		`(default "kv")`, "(default 3)", `(default "store")`, `(default "soak")`, "(default: random)", defaultMixes[0]} {
+		`(default "kv")`, "(default 3)", `(default "store")`, `(default "soak")`, "(default: random)", soak.DefaultMixes[0]} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("soak --help does not say %s", w)
 		}
@@ -148,4 +149,13 @@ func TestSoakHelpDescribesEveryFlag(t *testing.T) {
 	if !strings.Contains(r.stdout, "jetsam soak") {
 		t.Errorf("jetsam --help does not list soak")
 	}
+}
+
+func readSoakSummary(t *testing.T, store string) *soak.Summary {
+	t.Helper()
+	var s soak.Summary
+	if err := results.ReadJSON(filepath.Join(store, soak.SummaryFile), &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
 }

@@ -1,0 +1,60 @@
+package compare
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/jetsam-dev/jetsam"
+	"github.com/jetsam-dev/jetsam/results"
+)
+
+// sideRun is one side's run on one seed, as the comparison records it.
+type sideRun struct {
+	results.CompareRun
+	// reported is what the side's nodes said they run.
+	reported string
+}
+
+// runSide runs one side on one seed, in this process.
+func runSide(ctx context.Context, cfg jetsam.Config, side, scenario, compareDir string, o Options) sideRun {
+	if len(cfg.NodeCommand) == 0 {
+		// The binary the servers were prepared with.
+		cfg.NodeCommand = []string{o.Jetsam, "node"}
+	}
+	out, err := jetsam.Run(ctx, cfg, jetsam.RunOptions{Status: o.Log, Log: o.Log, StatusIsTerminal: o.StatusIsTerminal,
+		Command: append([]string{"jetsam", "run"}, jetsam.ReplayArgs(cfg)...)})
+	var r sideRun
+	if err != nil {
+		r.CompareRun = results.RunOf(side, scenario, cfg.Seed, "", results.ExitCannot, nil)
+		// The sentence that says what went wrong, without the sentinel's.
+		r.Error = strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")
+		if !errors.Is(err, jetsam.ErrSetup) {
+			r.Error = err.Error()
+		}
+		if out != nil {
+			r.Dir = relTo(compareDir, out.Dir)
+		}
+		return r
+	}
+	r.CompareRun = results.RunOf(side, scenario, cfg.Seed, relTo(compareDir, out.Dir), out.ExitCode(), out.Result)
+	if out.Test != nil && out.Test.Server != nil {
+		r.reported = out.Test.Server.Summary()
+	}
+	return r
+}
+
+// relTo is path relative to base when it can be, so a comparison folder
+// moved with its runs still finds them.
+func relTo(base, path string) string {
+	ab, err1 := filepath.Abs(base)
+	ap, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(ab, ap); err == nil {
+		return rel
+	}
+	return path
+}
