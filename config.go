@@ -255,5 +255,33 @@ func (c *Config) validateServer() error {
 	return nil
 }
 
+// LeaveOutUntrusted clears what a replayed test.json must not choose for
+// whoever replays it: a binary or source tree to run, hosts to log in to
+// (and how), and where to write. It returns those settings as the flags
+// that would give them again ("--server-bin /x/nats-server").
+func (c *Config) LeaveOutUntrusted() []string {
+	var left []string
+	d := Defaults()
+	take := func(flag string, set bool, value string) {
+		if set {
+			left = append(left, strings.TrimSpace("--"+flag+" "+value))
+		}
+	}
+	take("server-bin", c.ServerBin != "", c.ServerBin)
+	take("server-src", c.ServerSrc != "", c.ServerSrc)
+	take("host", len(c.Hosts) > 0, strings.Join(c.Hosts, ","))
+	take("ssh-key", c.SSHKey != "", c.SSHKey)
+	take("known-hosts", c.KnownHosts != "", c.KnownHosts)
+	take("ssh-insecure", c.SSHInsecure, "")
+	take("remote-dir", c.RemoteDir != "", c.RemoteDir)
+	take("store", c.Store != d.Store, c.Store)
+	if len(c.Hosts) > 0 {
+		c.Nodes = len(c.Hosts) // the schedule's node count stays
+	}
+	c.ServerBin, c.ServerSrc, c.Hosts, c.SSHKey, c.KnownHosts, c.SSHInsecure, c.RemoteDir = "", "", nil, "", "", false, ""
+	c.Store = d.Store
+	return left
+}
+
 // Duration is a time.Duration written as "30s" in JSON.
 type Duration = param.Duration

@@ -102,11 +102,12 @@ func Run(ctx context.Context, cfg Config, ro RunOptions) (out *Outcome, err erro
 		fmt.Fprintf(ro.Log, format+"\n", args...)
 	}
 	started := time.Now()
+	previous, _ := os.Readlink(filepath.Join(cfg.Store, results.LatestLink))
 	dir, err := results.NewRunDir(cfg.Store, cfg.Name, started)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	r := &runner{cfg: cfg, ro: ro, dir: dir, logf: logf, stopStatus: func() {}}
+	r := &runner{cfg: cfg, ro: ro, dir: dir, logf: logf, stopStatus: func() {}, previousLatest: previous}
 	setup := "setup"
 	r.current.Store(&setup)
 	cfgJSON, _ := json.Marshal(cfg)
@@ -152,6 +153,8 @@ type runner struct {
 	stopOnce    sync.Once
 	// stopStatus ends the progress line.
 	stopStatus func()
+	// previousLatest is where store/latest pointed before this run.
+	previousLatest string
 	// current is the phase shown on the status line.
 	current atomic.Pointer[string]
 }
@@ -172,10 +175,12 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted during setup: %w", err)
 		}
-		r.test.Run.Error = err.Error()
-		r.test.Run.Ended = time.Now().UTC()
-		_ = r.saveTest()
-		return &Outcome{Dir: r.dir, Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
+		// Nothing was tested: no folder is left, and latest is as it was.
+		r.teardown()
+		if derr := results.DiscardRunDir(r.cfg.Store, r.dir, r.previousLatest); derr != nil {
+			r.logf("jetsam: %v", derr)
+		}
+		return &Outcome{Test: r.test}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	runErr := r.mainPhase(ctx)
 	interrupted := ctx.Err() != nil

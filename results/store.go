@@ -50,6 +50,22 @@ func NewRunDir(store, name string, now time.Time) (string, error) {
 	return dir, nil
 }
 
+// DiscardRunDir removes a run folder that tested nothing and points
+// store/latest back at previous (its link before the run; none when
+// empty), so a run that could not start leaves no trace.
+func DiscardRunDir(store, dir, previous string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if previous == "" {
+		if err := os.Remove(filepath.Join(store, LatestLink)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", LatestLink, err)
+		}
+		return nil
+	}
+	return pointLatest(store, previous)
+}
+
 // pointLatest replaces store/latest atomically with a link to rel.
 func pointLatest(store, rel string) error {
 	tmp := filepath.Join(store, fmt.Sprintf(".latest-%d", os.Getpid()))

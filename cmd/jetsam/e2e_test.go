@@ -246,6 +246,12 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 	if left := nodeProcesses(t, store); len(left) > 0 {
 		t.Fatalf("node processes left behind: %v", left)
 	}
+	// Runs that could not start (a port in use, a server that does not
+	// exist) leave no run folder, and no latest pointing at one.
+	runs, _ := filepath.Glob(filepath.Join(store, "*", "*"))
+	if _, err := os.Lstat(filepath.Join(store, results.LatestLink)); err == nil || len(runs) > 0 {
+		t.Fatalf("runs that could not start left %v (latest: %v)", runs, err)
+	}
 }
 
 // Power loss as a user who may not mount FUSE: one sentence, exit 3.

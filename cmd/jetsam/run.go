@@ -191,6 +191,7 @@ func runFromFlags(fs *pflag.FlagSet, rf *runFlags, scenario, replay string, of *
 		return 0, errorf("run takes no arguments, got %q: run 'jetsam run --help' for the flags", fs.Args())
 	}
 	cfg := jetsam.Defaults()
+	var left []string // settings the replay left out
 	if replay != "" {
 		var ti results.TestInfo
 		if err := results.ReadJSON(filepath.Join(replay, results.TestFile), &ti); err != nil {
@@ -199,6 +200,7 @@ func runFromFlags(fs *pflag.FlagSet, rf *runFlags, scenario, replay string, of *
 		if err := json.Unmarshal(ti.Config, &cfg); err != nil {
 			return 0, errorf("cannot replay %s: its test.json has no usable config: %v", replay, err)
 		}
+		left = cfg.LeaveOutUntrusted()
 	}
 	if scenario != "" {
 		if err := applyScenario(&cfg, scenario); err != nil {
@@ -207,6 +209,13 @@ func runFromFlags(fs *pflag.FlagSet, rf *runFlags, scenario, replay string, of *
 	}
 	if err := rf.overlay(&cfg); err != nil {
 		return 0, err
+	}
+	left = slices.DeleteFunc(left, func(f string) bool {
+		name, _, _ := strings.Cut(strings.TrimPrefix(f, "--"), " ")
+		return fs.Changed(name) || (name == "host" && fs.Changed("hosts"))
+	})
+	if len(left) > 0 {
+		fmt.Fprintf(stderr, "jetsam: the replay leaves out what its test.json may not choose for you (%s): give them on the command line to use them\n", strings.Join(left, "; "))
 	}
 	if !fs.Changed("seed") && replay == "" {
 		cfg.Seed = randomSeed()
@@ -274,6 +283,9 @@ func (o *outcomeFile) quit(stderr io.Writer) {
 // save writes the file; the caller holds mu.
 func (o *outcomeFile) save(code int, err error, stderr io.Writer) {
 	out := results.Outcome{Dir: o.dir, ExitCode: code}
+	if _, serr := os.Stat(o.dir); serr != nil {
+		out.Dir = "" // a run that could not start removes its folder
+	}
 	if err != nil {
 		out.ExitCode, out.Error = exitCannot, err.Error()
 	}
