@@ -186,9 +186,15 @@ func prune(ops []Op) []Op {
 			}
 		}
 	}
+	// A compare-and-set that took effect (acknowledged, or indeterminate
+	// and seen) proves its expected revision was the key's: when no known
+	// operation produced it, an unseen indeterminate write did, and must
+	// stay.
 	unexplained := false
 	for _, op := range ops {
-		if op.F == history.FCAS && op.Type == history.OK && !known[*op.ExpectRev] {
+		_, sawIt := seen[valueOf(&op)]
+		took := op.Type == history.OK || (op.Type == history.Info && op.Value != nil && sawIt)
+		if op.F == history.FCAS && took && op.ExpectRev != nil && !known[*op.ExpectRev] {
 			unexplained = true
 		}
 	}

@@ -90,6 +90,17 @@ func TestKVVerdicts(t *testing.T) {
 			h.read(0, "k", s("b"), 5)
 			h.final(2, "k", s("b"), 5)
 		}, Valid, ""},
+		{"an unseen indeterminate cas whose revision a seen indeterminate cas expected", func(h *hist) {
+			// b took effect at 20 though nobody read it: c, expecting 20,
+			// was read at 21. Dropping b as never seen was a false alarm.
+			h.write(0, "k", "a", 10)
+			h.invoke(1, history.FCAS, "k", s("b"), history.U64(10))
+			h.done(1, history.Info, history.FCAS, "k", s("b"), 0)
+			h.invoke(2, history.FCAS, "k", s("c"), history.U64(20))
+			h.done(2, history.Info, history.FCAS, "k", s("c"), 0)
+			h.read(3, "k", s("c"), 21)
+			h.final(4, "k", s("c"), 21)
+		}, Valid, ""},
 		{"stale read after an acknowledged write", func(h *hist) {
 			h.write(0, "k", "a", 1)
 			h.write(0, "k", "b", 2)

@@ -25,9 +25,9 @@ func readOutcome(t *testing.T, path string) results.Outcome {
 	return o
 }
 
-// A run that cannot run still writes its --outcome: exit 3, the sentence
-// it printed, and the folder when it made one. --outcome is not a run
-// setting: it is neither in test.json nor in the replay command.
+// A run that cannot run still writes its --outcome: exit 3 and the
+// sentence it printed, and no folder (a run that could not start leaves
+// none).
 func TestBadInputWritesItsOutcome(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +42,7 @@ func TestBadInputWritesItsOutcome(t *testing.T) {
 	}{
 		{[]string{"--nemesis", "meteor"}, `--nemesis "meteor" is not a fault package`, false},
 		{[]string{"--frobnicate"}, "unknown flag: --frobnicate", false},
-		{[]string{"--base-port", strconv.Itoa(busy)}, fmt.Sprintf("port %d is in use", busy), true},
+		{[]string{"--base-port", strconv.Itoa(busy)}, fmt.Sprintf("port %d is in use", busy), false},
 	} {
 		store, out := t.TempDir(), filepath.Join(t.TempDir(), "outcome.json")
 		r := runJetsam(t, time.Minute, append([]string{"run", "--outcome", out, "--store", store}, tc.args...)...)
@@ -108,5 +108,10 @@ func TestInterruptTwiceWritesItsOutcome(t *testing.T) {
 	}
 	if !waitUntil(20*time.Second, func() bool { return len(nodeProcesses(t, store)) == 0 }) {
 		t.Fatalf("node processes left behind: %v", nodeProcesses(t, store))
+	}
+	// --outcome is not a run setting: neither in test.json nor in the
+	// replay command.
+	if b, err := os.ReadFile(filepath.Join(o.Dir, results.TestFile)); err != nil || bytes.Contains(b, []byte("outcome")) {
+		t.Errorf("test.json mentions --outcome (%v):\n%s", err, b)
 	}
 }
