@@ -392,10 +392,12 @@ type diagram struct {
 	HTML string
 }
 
-// drawWhenSized makes a diagram page draw itself only once its frame has
-// a size. Chromium runs a sandboxed frame in a process of its own, where
-// the page's script ran before the frame was laid out: Porcupine, which
-// measures each label as it draws, measured every one 0 wide.
+// drawWhenSized makes a diagram page draw itself only once text can be
+// measured. Chromium runs a sandboxed frame in a process of its own, where
+// the page's script can run before the frame is laid out: Porcupine, which
+// measures each label as it draws, measured every one 0 wide (seen even
+// after the frame had a width, on a busy machine). So the page measures a
+// character first, and tries again every 20 ms, for at most 10 s.
 func drawWhenSized(page string) string {
 	const call = "render(data)"
 	i := strings.LastIndex(page, call)
@@ -403,8 +405,18 @@ func drawWhenSized(page string) string {
 		return page
 	}
 	// The statement before it has no semicolon: a "(" would call it.
-	return page[:i] + ";(function draw() { if (innerWidth > 0) { render(data) } else { addEventListener('resize', draw, {once: true}) } })()" + page[i+len(call):]
+	return page[:i] + drawScript + page[i+len(call):]
 }
+
+const drawScript = `;(function draw(tries) {
+	const ns = 'http://www.w3.org/2000/svg', svg = document.createElementNS(ns, 'svg'), text = document.createElementNS(ns, 'text')
+	text.textContent = '0'
+	svg.appendChild(text)
+	document.body.appendChild(svg)
+	const width = innerWidth > 0 ? text.getBBox().width : 0
+	svg.remove()
+	if (width > 0 || tries >= 500) { render(data) } else { setTimeout(() => draw(tries + 1), 20) }
+})(0)`
 
 func secs(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
 

@@ -51,7 +51,7 @@ func TestJudgeDir(t *testing.T) {
 		{"default", home + "/.cache/jetsam", inHome("1000 700", "1000 700", "1000 750", "0 755"), ""},
 		{"root owns it", home + "/.cache/jetsam", inHome("0 755", "1000 700", "1000 750", "0 755"), ""},
 		{"group-writable folder", home + "/.cache/jetsam", inHome("1000 770", "1000 700", "1000 750", "0 755"),
-			"host alice@10.0.0.5:22: jetsam's folder /home/alice/.cache/jetsam is unsafe: it is writable by its group or others (mode 0770), so another user could replace what jetsam runs there: run chmod go-w '/home/alice/.cache/jetsam' on the host, or pass another --remote-dir"},
+			"host alice@10.0.0.5:22: jetsam's folder /home/alice/.cache/jetsam is unsafe: it is writable by its group or others (mode 0770), so another user could replace what jetsam runs there: run chmod go-w /home/alice/.cache/jetsam on the host, or pass another --remote-dir"},
 		{"sticky folder", home + "/.cache/jetsam", inHome("1000 1777", "1000 700", "1000 750", "0 755"), "it is writable by its group or others (mode 1777)"},
 		{"another's folder", home + "/.cache/jetsam", inHome("1001 700", "1000 700", "1000 750", "0 755"),
 			"host alice@10.0.0.5:22: jetsam's folder /home/alice/.cache/jetsam is unsafe: it is owned by uid 1001, not by alice (uid 1000) or root, so that user could replace what jetsam runs there: make alice its owner, or pass another --remote-dir"},

@@ -730,7 +730,7 @@ func testPrepareDir(t *testing.T, ctx context.Context, c *Client, home string) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ dir, want string }{
-		{shared, "jetsam's folder " + shared + " is unsafe: it is writable by its group or others (mode 0775), so another user could replace what jetsam runs there: run chmod go-w '" + shared + "' on the host, or pass another --remote-dir"},
+		{shared, "jetsam's folder " + shared + " is unsafe: it is writable by its group or others (mode 0775), so another user could replace what jetsam runs there: run chmod go-w " + ShellQuote(shared) + " on the host, or pass another --remote-dir"},
 		{filepath.Join(shared, "jetsam"), "jetsam's folder " + shared + "/jetsam is unsafe: its parent " + shared + " is writable by its group or others (mode 0775)"},
 		{sticky, "it is writable by its group or others (mode 1777)"},
 		{theirs, "jetsam's folder " + theirs + " is unsafe: it is owned by uid 4242, not by root, so that user could replace what jetsam runs there: make root its owner, or pass another --remote-dir"},
