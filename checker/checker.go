@@ -226,6 +226,9 @@ func CheckReader(ctx context.Context, r io.Reader, opts Options) (*Result, error
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			return errInterrupted
 		}
+		if err := checkClientEvent(e); err != nil {
+			return err
+		}
 		if e.Process == history.Nemesis {
 			nemesis = append(nemesis, *e)
 		} else {
@@ -238,6 +241,9 @@ func CheckReader(ctx context.Context, r io.Reader, opts Options) (*Result, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: it holds no events: the run recorded nothing, so there is nothing to check", history.ErrMalformed)
 	}
 	return stopped(ctx, checkOps(ctx, p.Ops(), nemesis, truncated, began, opts)), nil
 }

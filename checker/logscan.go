@@ -1,10 +1,11 @@
 package checker
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"regexp"
+
+	"github.com/jetsam-dev/jetsam/history"
 )
 
 // CheckerLogs names the check of the nodes' logs.
@@ -41,27 +42,35 @@ type NodeLog struct {
 	R    io.Reader
 }
 
-// ScanLogs reads the nodes' logs for alarming lines.
+// maxLogLine is the longest log line matched whole. nats-server's lines
+// carry their level and message first, so the beginning of a longer line
+// (a dump of state) says what it is, and the rest is skipped.
+const maxLogLine = 1 << 20
+
+// ScanLogs reads the nodes' logs for alarming lines. A line longer than
+// maxLogLine is matched on its beginning (history.LineReader's cut); a log
+// that cannot be read to its end makes the verdict at best unknown, since
+// what it did not show may have been a failure.
 func ScanLogs(logs []NodeLog, opts Options) *Check {
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
 	var anomalies []Anomaly
 	for _, l := range logs {
-		sc := bufio.NewScanner(l.R)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := sc.Text()
-			for _, a := range alarms {
-				if !a.re.MatchString(line) {
-					continue
-				}
-				c.Counts["lines-"+a.kind]++
-				if a.failure {
-					anomalies = append(anomalies, Anomaly{Kind: a.kind, Node: l.Node,
-						Explanation: fmt.Sprintf("%s line %d: %s", l.File, n, truncate(line, 300))})
-				} else if c.Counts["lines-"+a.kind] <= 5 {
-					c.Notes = append(c.Notes, fmt.Sprintf("%s %s line %d: %s", l.Node, l.File, n, truncate(line, 300)))
-				}
+		lr := history.NewLineReader(l.R, maxLogLine)
+		for {
+			b, cut, err := lr.Next()
+			if err == io.EOF {
 				break
+			}
+			if err != nil {
+				c.Notes = append(c.Notes, fmt.Sprintf("%s %s: read after line %d: %v", l.Node, l.File, lr.Line(), err))
+				c.Valid = Unknown
+				break
+			}
+			if cut {
+				c.Counts["lines-cut"]++
+			}
+			if a, ok := scanLine(c, l, lr.Line(), string(b)); ok {
+				anomalies = append(anomalies, a)
 			}
 		}
 		c.Counts["files"]++
@@ -80,6 +89,26 @@ func ScanLogs(logs []NodeLog, opts Options) *Check {
 		c.Valid = Invalid
 	}
 	return c
+}
+
+// scanLine matches one line against the alarms: it counts a match, notes a
+// state reset, and returns a failure as an anomaly.
+func scanLine(c *Check, l NodeLog, n int, line string) (Anomaly, bool) {
+	for _, a := range alarms {
+		if !a.re.MatchString(line) {
+			continue
+		}
+		c.Counts["lines-"+a.kind]++
+		if a.failure {
+			return Anomaly{Kind: a.kind, Node: l.Node,
+				Explanation: fmt.Sprintf("%s line %d: %s", l.File, n, truncate(line, 300))}, true
+		}
+		if c.Counts["lines-"+a.kind] <= 5 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s %s line %d: %s", l.Node, l.File, n, truncate(line, 300)))
+		}
+		return Anomaly{}, false
+	}
+	return Anomaly{}, false
 }
 
 func truncate(s string, n int) string {

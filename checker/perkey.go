@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,19 +150,55 @@ func afterSearch(ctx context.Context, began time.Time, timeout time.Duration) (*
 }
 
 // parallel calls fn(i) for every i in [0, n), on as many goroutines as
-// there are CPUs.
+// there are CPUs. A panic of fn is raised again here, once every call has
+// returned, so that it reaches the caller's recover.
 func parallel(n int, fn func(i int)) {
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
+	var crash atomic.Pointer[workerPanic]
 	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			defer catch(&crash, nil)
 			fn(i)
 		}()
 	}
 	wg.Wait()
+	if p := crash.Load(); p != nil {
+		panic(p)
+	}
+}
+
+// workerPanic is a panic on one of the checker's goroutines, raised again
+// on the goroutine that waited for it: on a goroutine of its own it would
+// end the process before the command could say what happened.
+type workerPanic struct {
+	value any
+	stack []byte // the goroutine's, where it panicked
+}
+
+func (p *workerPanic) Error() string { return fmt.Sprint(p.value) }
+
+// PanicStack is the stack of the goroutine that panicked.
+func (p *workerPanic) PanicStack() []byte { return p.stack }
+
+// catch, deferred, keeps the first panic in crash and then calls recovered
+// (if any), which sets the results of the function that panicked.
+func catch(crash *atomic.Pointer[workerPanic], recovered func()) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if p, ok := v.(*workerPanic); ok {
+		crash.CompareAndSwap(nil, p) // raised again from a nested worker
+	} else {
+		crash.CompareAndSwap(nil, &workerPanic{value: v, stack: debug.Stack()})
+	}
+	if recovered != nil {
+		recovered()
+	}
 }
 
 // boundedCheck is stoppableCheck ended also after limit (zero: no limit).
@@ -181,19 +218,24 @@ func boundedCheck(model porcupine.Model, ops []porcupine.Operation, stop *atomic
 // Illegal proved nothing and is Unknown. A linearization found is a proof
 // whatever else was refused, so Ok always stands.
 func stoppableCheck(model porcupine.Model, ops []porcupine.Operation, stopped func() bool, verbose bool) (porcupine.CheckResult, porcupine.LinearizationInfo) {
+	// Porcupine steps the model on goroutines of its own: a panic there is
+	// kept, stops the search, and is raised again once it returns.
+	var crash atomic.Pointer[workerPanic]
 	if step := model.Step; step != nil {
-		model.Step = func(st, in, out any) (bool, any) {
-			if stopped() {
+		model.Step = func(st, in, out any) (ok bool, next any) {
+			if stopped() || crash.Load() != nil {
 				return false, st
 			}
+			defer catch(&crash, func() { ok, next = false, st })
 			return step(st, in, out)
 		}
 	}
 	if step := model.StepContext; step != nil {
-		model.StepContext = func(ctx context.Context, st, in, out any) (bool, any) {
-			if stopped() {
+		model.StepContext = func(ctx context.Context, st, in, out any) (ok bool, next any) {
+			if stopped() || crash.Load() != nil {
 				return false, st
 			}
+			defer catch(&crash, func() { ok, next = false, st })
 			return step(ctx, st, in, out)
 		}
 	}
@@ -203,6 +245,9 @@ func stoppableCheck(model porcupine.Model, ops []porcupine.Operation, stopped fu
 		res, info = porcupine.CheckOperationsVerbose(model, ops, 0)
 	} else {
 		res = porcupine.CheckOperationsTimeout(model, ops, 0)
+	}
+	if p := crash.Load(); p != nil {
+		panic(p)
 	}
 	if res == porcupine.Illegal && stopped() {
 		res = porcupine.Unknown

@@ -90,6 +90,10 @@ func MainStats(ops []Op) Stats {
 		}
 		if end != Open {
 			last = max(last, end)
+		}
+		// A history's times are within [0, MaxTime] (history.Scan sees to
+		// it); one built otherwise gets no bucket for the others.
+		if end >= 0 && end <= history.MaxTime {
 			t := int(end / 1e9)
 			for len(st.Timeline) <= t {
 				st.Timeline = append(st.Timeline, Bucket{T: len(st.Timeline)})

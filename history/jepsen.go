@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -89,28 +88,33 @@ func ReadJepsenContext(ctx context.Context, r io.Reader) (*History, error) {
 
 // readLines reads every line, until ctx ends.
 func readLines(ctx context.Context, r io.Reader) ([]string, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	return readLinesMax(ctx, r, MaxLine)
+}
+
+func readLinesMax(ctx context.Context, r io.Reader, maxLine int) ([]string, error) {
+	lr := NewLineReader(r, maxLine)
 	var lines []string
 	for {
 		if len(lines)%4096 == 0 && ctx.Err() != nil {
 			return lines, nil
 		}
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
-			lines = append(lines, strings.TrimRight(s, "\r\n"))
-		}
+		b, cut, err := lr.Next()
 		if err == io.EOF {
 			return lines, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read jepsen history: %w", err)
 		}
+		if cut {
+			return nil, fmt.Errorf("%w: line %d is longer than %s: this is not a Jepsen history", ErrMalformed, lr.Line(), size(maxLine))
+		}
+		lines = append(lines, string(b))
 	}
 }
 
-// maxJepsenTime bounds the :time taken as a clock: far beyond any test's
-// length, and far from the largest time, which means "never returned".
-const maxJepsenTime = 1 << 62
+// maxJepsenTime bounds the :time taken as a clock, as jetsam's own times
+// are bounded.
+const maxJepsenTime = MaxTime
 
 // setTimes gives every event its time: its :time when every event had
 // one and they never decrease, else its index, and then the history is
@@ -259,7 +263,7 @@ func (p *jepsenParser) add(op jepsenOp) error {
 		return fmt.Errorf("unknown type :%s", op.typ)
 	}
 	e := Event{Index: len(p.h.Events), Type: typ, Error: op.err}
-	if op.time != nil && *op.time >= 0 && *op.time < maxJepsenTime && len(p.times) == len(p.h.Events) {
+	if op.time != nil && *op.time >= 0 && *op.time <= maxJepsenTime && len(p.times) == len(p.h.Events) {
 		p.times = append(p.times, *op.time)
 	}
 	if op.process == ":nemesis" {
@@ -454,9 +458,15 @@ func (v ednValue) String() string {
 }
 
 type ednDecoder struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int
 }
+
+// maxEDNDepth bounds how deeply forms nest (a tag counts as a level): far
+// beyond Jepsen's op maps, and well within the stack, which a line of
+// millions of "[" would otherwise exhaust (a fatal error, not a panic).
+const maxEDNDepth = 100
 
 func (d *ednDecoder) skipSpace() {
 	for d.i < len(d.s) {
@@ -471,6 +481,10 @@ func (d *ednDecoder) skipSpace() {
 
 // value reads one EDN form.
 func (d *ednDecoder) value() (ednValue, error) {
+	if d.depth++; d.depth > maxEDNDepth {
+		return ednValue{}, fmt.Errorf("forms nested more than %d deep", maxEDNDepth)
+	}
+	defer func() { d.depth-- }()
 	d.skipSpace()
 	if d.i >= len(d.s) {
 		return ednValue{}, errors.New("unexpected end of line")

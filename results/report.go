@@ -129,7 +129,10 @@ func CheckFormat(ctx context.Context, path, format string, opts checker.Options)
 		res, err = checker.CheckReader(ctx, f, opts)
 	case FormatJepsen:
 		var h *history.History
-		if h, err = history.ReadJepsenContext(ctx, f); err == nil {
+		if h, err = history.ReadJepsenContext(ctx, f); err == nil && len(h.Events) == 0 && !h.Interrupted {
+			err = fmt.Errorf("%w: it holds no operations", history.ErrMalformed)
+		}
+		if err == nil {
 			res = checker.CheckHistory(ctx, h, opts)
 		}
 	default:
@@ -155,7 +158,7 @@ func scanNodeLogs(dir string, opts checker.Options) *checker.Check {
 		paths, _ := filepath.Glob(filepath.Join(dir, NodesDir, "*", name))
 		sort.Strings(paths)
 		for _, p := range paths {
-			f, err := os.Open(p)
+			f, err := openRegular(p)
 			if err != nil {
 				continue
 			}
@@ -279,13 +282,33 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 	if !zero.IsZero() {
 		logs = readNodeLogs(dir)
 	}
+	d.Checkers = checkerSections(res, ops, logs, zero, diagramTimeout)
+	d.Files = listFiles(dir)
+	var out bytes.Buffer
+	if err := reportTemplate.Execute(&out, d); err != nil {
+		return nil, fmt.Errorf("render report: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// missingCheck stands for a checker results.json holds as null.
+var missingCheck = checker.Check{Notes: []string{"results.json holds null for this checker: its verdict, counts and anomalies are missing"}}
+
+// checkerSections describes every checker of res, by name; logs (nil when
+// the run's clock is unknown) give the lines the nodes logged around the
+// first anomalies, zero being the wall time of the history's time 0.
+func checkerSections(res *checker.Result, ops []checker.Op, logs map[string][]logLine, zero time.Time, diagramTimeout time.Duration) []checkerSection {
 	names := make([]string, 0, len(res.Checkers))
 	for n := range res.Checkers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var out []checkerSection
 	for _, n := range names {
 		c := res.Checkers[n]
+		if c == nil {
+			c = &missingCheck
+		}
 		cs := checkerSection{Name: n, Check: c, Verdict: c.Valid.String()}
 		keys := make([]string, 0, len(c.Counts))
 		for k := range c.Counts {
@@ -305,35 +328,35 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 			cs.Anomalies = append(cs.Anomalies, row)
 		}
 		if (n == checker.WorkloadKV || n == checker.WorkloadKVDirect) && ops != nil {
-			kvOps := checker.KVOps(ops, n == checker.WorkloadKVDirect)
-			for i, key := range c.FailingKeys {
-				if i == MaxDiagrams {
-					cs.DiagramNote = fmt.Sprintf("%d more failing keys have no diagram here; run `jetsam check` on the history to see them all.", len(c.FailingKeys)-MaxDiagrams)
-					break
-				}
-				var buf bytes.Buffer
-				at := int64(0)
-				for _, a := range c.Anomalies {
-					if a.Key == key {
-						at = a.Time
-						break
-					}
-				}
-				if err := checker.VisualizeKV(&buf, kvOps, key, at, diagramTimeout); err != nil {
-					cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
-					continue
-				}
-				cs.Diagrams = append(cs.Diagrams, diagram{Key: key, HTML: drawWhenSized(buf.String())})
+			addDiagrams(&cs, c, checker.KVOps(ops, n == checker.WorkloadKVDirect), diagramTimeout)
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// addDiagrams draws the linearization diagrams of a KV check's first
+// failing keys.
+func addDiagrams(cs *checkerSection, c *checker.Check, kvOps []checker.Op, diagramTimeout time.Duration) {
+	for i, key := range c.FailingKeys {
+		if i == MaxDiagrams {
+			cs.DiagramNote = fmt.Sprintf("%d more failing keys have no diagram here; run `jetsam check` on the history to see them all.", len(c.FailingKeys)-MaxDiagrams)
+			break
+		}
+		var buf bytes.Buffer
+		at := int64(0)
+		for _, a := range c.Anomalies {
+			if a.Key == key {
+				at = a.Time
+				break
 			}
 		}
-		d.Checkers = append(d.Checkers, cs)
+		if err := checker.VisualizeKV(&buf, kvOps, key, at, diagramTimeout); err != nil {
+			cs.DiagramNote = fmt.Sprintf("diagram of %s failed: %v", key, err)
+			continue
+		}
+		cs.Diagrams = append(cs.Diagrams, diagram{Key: key, HTML: drawWhenSized(buf.String())})
 	}
-	d.Files = listFiles(dir)
-	var out bytes.Buffer
-	if err := reportTemplate.Execute(&out, d); err != nil {
-		return nil, fmt.Errorf("render report: %w", err)
-	}
-	return out.Bytes(), nil
 }
 
 type reportData struct {

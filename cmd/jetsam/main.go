@@ -8,8 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jetsam-dev/jetsam"
 	"github.com/jetsam-dev/jetsam/node"
@@ -57,12 +61,12 @@ func (e cliError) Error() string { return e.msg }
 
 func errorf(format string, args ...any) error { return cliError{fmt.Sprintf(format, args...)} }
 
-func realMain(args []string, stdout, stderr io.Writer) int {
+func realMain(args []string, stdout, stderr io.Writer) (code int) {
+	defer crashed(&code, stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitCannot
 	}
-	var code int
 	var err error
 	switch args[0] {
 	case "run":
@@ -105,10 +109,67 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = errorf("unknown command %q: run 'jetsam --help' to see the commands", args[0])
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "jetsam: %v\n", err)
+		// Errors quote what they read (histories, logs): escaped, so no
+		// terminal escape sequence passes through.
+		fmt.Fprintf(stderr, "jetsam: %s\n", printable(err.Error(), "\n\t"))
 		return exitCannot
 	}
 	return code
+}
+
+// crashed, deferred, turns a panic into exit code 3 and one sentence that
+// asks for a report, with the stack written to a file rather than
+// printed.
+func crashed(code *int, stderr io.Writer) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	*code = exitCannot
+	stack := debug.Stack()
+	if s, ok := v.(interface{ PanicStack() []byte }); ok {
+		stack = append(append(stack, "\nwhere it began:\n"...), s.PanicStack()...)
+	}
+	where := "it could not be written"
+	if f, err := os.CreateTemp("", "jetsam-crash-*.txt"); err == nil {
+		fmt.Fprintf(f, "jetsam %s\npanic: %v\n\n%s", jetsam.Version(), v, stack)
+		if f.Close() == nil {
+			where = "it is in " + f.Name()
+		}
+	}
+	fmt.Fprintf(stderr, "jetsam: internal error (%s), a bug in jetsam: please report it with the stack trace (%s)\n",
+		printable(fmt.Sprint(v), ""), where)
+}
+
+// printable escapes the control characters and other non-printable runes
+// of s (as Go writes them in strings: \x1b, \u202e), and bytes that are
+// not UTF-8, except the characters in keep.
+func printable(s string, keep string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && !strings.ContainsRune(keep, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r) || strings.ContainsRune(keep, r):
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // interruptible returns a context that ends at the first SIGINT or SIGTERM.

@@ -438,23 +438,25 @@ func printSummary(w io.Writer, dir string, res *checker.Result) {
 		if f.FirstOKAfter != nil {
 			after = fmt.Sprintf("first ok %.2fs after the heal, %d ok after", float64(*f.FirstOKAfter)/1e9, f.OKAfter)
 		}
-		fmt.Fprintf(w, "fault: %s at %.1fs: %d ok during; %s\n", f.Describe(), float64(f.Start)/1e9, f.OKDuring, after)
+		// Keys, values, errors and node names come from the history:
+		// printed escaped, so no terminal escape sequence passes through.
+		fmt.Fprintf(w, "fault: %s at %.1fs: %d ok during; %s\n", printable(f.Describe(), ""), float64(f.Start)/1e9, f.OKDuring, after)
 		for _, n := range f.Notes {
-			fmt.Fprintf(w, "  %s\n", n)
+			fmt.Fprintf(w, "  %s\n", printable(n, ""))
 		}
 	}
 	for _, name := range checkerOrder(res) {
 		c := res.Checkers[name]
-		fmt.Fprintf(w, "checker %s: %s\n", name, c.Valid)
+		fmt.Fprintf(w, "checker %s: %s\n", printable(name, ""), c.Valid)
 		for _, n := range c.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
+			fmt.Fprintf(w, "  note: %s\n", printable(n, ""))
 		}
 		for i, a := range c.Anomalies {
 			if i == 5 {
 				fmt.Fprintf(w, "  ... %d more listed in results.json\n", len(c.Anomalies)-5)
 				break
 			}
-			fmt.Fprintf(w, "  %s: %s\n", a.Kind, a.Explanation)
+			fmt.Fprintf(w, "  %s: %s\n", printable(a.Kind, ""), printable(a.Explanation, ""))
 		}
 	}
 	fmt.Fprintf(w, "check took %.2fs\n", res.CheckSeconds)
