@@ -347,57 +347,78 @@ func KVOps(ops []Op, direct bool) []Op {
 // Faults pairs the nemesis's start and stop events into windows, and counts
 // what clients achieved during and after each.
 func Faults(events []history.Event, ops []Op) []FaultWindow {
-	var windows []FaultWindow
-	open := map[string]int{} // f -> index of its open window
-	startLinks := map[int][]history.LinkStats{}
-	healLinks := map[string][]history.LinkStats{} // f -> counters just before its heal
-	for _, e := range events {
-		if e.Process != history.Nemesis || e.Fault == nil {
-			continue
+	p := faultPairer{open: map[string]int{}, startLinks: map[int][]history.LinkStats{}, healLinks: map[string][]history.LinkStats{}}
+	for i := range events {
+		p.add(&events[i])
+	}
+	countAvailability(p.windows, ops)
+	return p.windows
+}
+
+// faultPairer pairs a history's fault events into windows.
+type faultPairer struct {
+	windows    []FaultWindow
+	open       map[string]int // f -> index of its open window
+	startLinks map[int][]history.LinkStats
+	healLinks  map[string][]history.LinkStats // f -> counters just before its heal
+}
+
+func (p *faultPairer) add(e *history.Event) {
+	if e.Process != history.Nemesis || e.Fault == nil {
+		return
+	}
+	if e.Type == history.Invoke {
+		if e.Fault.Action == history.FaultStop && e.Links != nil {
+			p.healLinks[e.F] = e.Links
 		}
-		if e.Type == history.Invoke {
-			if e.Fault.Action == history.FaultStop && e.Links != nil {
-				healLinks[e.F] = e.Links
-			}
-			continue
+		return
+	}
+	switch e.Fault.Action {
+	case history.FaultStart:
+		p.open[e.F] = len(p.windows)
+		p.startLinks[len(p.windows)] = e.Links
+		p.windows = append(p.windows, FaultWindow{
+			F: e.F, Shape: e.Fault.Shape, Groups: e.Fault.Groups, Nodes: e.Fault.Nodes,
+			Cuts: e.Fault.Cuts, Links: e.Fault.Links, Params: e.Fault.Params, Start: e.Time,
+		})
+	case history.FaultObserve:
+		if i, ok := p.open[e.F]; ok {
+			p.windows[i].Notes = append(p.windows[i].Notes, describeObservation(e.Fault))
 		}
-		switch e.Fault.Action {
-		case history.FaultStart:
-			open[e.F] = len(windows)
-			startLinks[len(windows)] = e.Links
-			windows = append(windows, FaultWindow{
-				F: e.F, Shape: e.Fault.Shape, Groups: e.Fault.Groups, Nodes: e.Fault.Nodes,
-				Cuts: e.Fault.Cuts, Links: e.Fault.Links, Params: e.Fault.Params, Start: e.Time,
-			})
-		case history.FaultObserve:
-			if i, ok := open[e.F]; ok {
-				windows[i].Notes = append(windows[i].Notes, describeObservation(e.Fault))
-			}
-		case history.FaultStop:
-			if i, ok := open[e.F]; ok {
-				t := e.Time
-				windows[i].End = &t
-				// What the fault learned as it healed (steps, routes).
-				for k, v := range e.Fault.Params {
-					if _, had := windows[i].Params[k]; !had {
-						if windows[i].Params == nil {
-							windows[i].Params = map[string]string{}
-						}
-						windows[i].Params[k] = v
-					}
-				}
-				end := e.Links
-				if l, ok := healLinks[e.F]; ok {
-					// Histories since the counters were read before the heal.
-					end = l
-					delete(healLinks, e.F)
-				}
-				windows[i].Traffic = trafficBetween(startLinks[i], end)
-				delete(open, e.F)
-			}
+	case history.FaultStop:
+		if i, ok := p.open[e.F]; ok {
+			p.close(i, e)
 		}
 	}
-	// Successes by completion time, for the availability figures.
+}
+
+// close ends window i at its heal e.
+func (p *faultPairer) close(i int, e *history.Event) {
+	w := &p.windows[i]
+	t := e.Time
+	w.End = &t
+	// What the fault learned as it healed (steps, routes).
+	for k, v := range e.Fault.Params {
+		if _, had := w.Params[k]; !had {
+			if w.Params == nil {
+				w.Params = map[string]string{}
+			}
+			w.Params[k] = v
+		}
+	}
+	end := e.Links
+	if l, ok := p.healLinks[e.F]; ok {
+		// Histories since the counters were read before the heal.
+		end = l
+		delete(p.healLinks, e.F)
+	}
+	w.Traffic = trafficBetween(p.startLinks[i], end)
+	delete(p.open, e.F)
+}
+
+// countAvailability counts what clients achieved during and after each
+// fault, from the successes' completion times.
+func countAvailability(windows []FaultWindow, ops []Op) {
 	var okTimes []int64
 	for _, op := range ops {
 		if op.Type == history.OK {
@@ -430,7 +451,6 @@ func Faults(events []history.Event, ops []Op) []FaultWindow {
 			w.FirstOKAfter = &d
 		}
 	}
-	return windows
 }
 
 // describeObservation words an observe event.

@@ -45,73 +45,16 @@ const (
 // hold millions.
 func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, direct bool) *Check {
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
-	index := map[string][]int32{}
-	var end int64
-	for i := range ops {
-		op := &ops[i]
-		if op.Workload != WorkloadKV || (op.F == history.FRead && (op.ReadMode == history.ReadDirect) != direct) {
-			continue
-		}
-		index[op.Key] = append(index[op.Key], int32(i))
-		if op.Return != Open && op.Return > end {
-			end = op.Return
-		}
-		if op.Call > end {
-			end = op.Call
-		}
-		c.Counts[op.F+"-"+string(op.Type)]++
-	}
-	end++
-	keys := make([]string, 0, len(index))
-	for k := range index {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	idx := indexKV(ops, direct, c.Counts)
+	keys := idx.keys()
 	c.Counts["keys"] = len(keys)
-	// byKey copies one key's operations, when that key is worked on.
-	byKey := func(k string) []Op {
-		out := make([]Op, len(index[k]))
-		for j, i := range index[k] {
-			out[j] = ops[i]
-		}
-		return out
-	}
-
-	anomalies, outcomes := decideKVKeys(ctx, ops, keys, byKey, end, direct, opts.Timeout)
-	explained := map[string]bool{}
-	for _, a := range anomalies {
-		explained[a.Key] = true
-	}
-
-	// The verdict.
-	for i, k := range keys {
-		switch {
-		case explained[k]: // failing: added below
-		case outcomes[i].verdict == porcupine.Illegal:
-			c.FailingKeys = append(c.FailingKeys, k)
-			first := ops[index[k][0]]
-			anomalies = append(anomalies, Anomaly{
-				Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
-				Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(index[k]), k),
-			})
-		case outcomes[i].verdict == porcupine.Unknown:
-			c.UnknownKeys = append(c.UnknownKeys, k)
-		}
-	}
-	for k := range explained {
-		if !slices.Contains(c.FailingKeys, k) {
-			c.FailingKeys = append(c.FailingKeys, k)
-		}
-	}
-	sort.Strings(c.FailingKeys)
-	if len(c.UnknownKeys) > 0 {
-		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
-	}
+	anomalies, outcomes := decideKVKeys(ctx, ops, keys, idx.ops, idx.end, direct, opts.Timeout)
+	anomalies = judgeKVKeys(ctx, c, idx, keys, anomalies, outcomes)
 
 	// Durability needs a final read: without one the run did not finish.
 	var unread []string
 	if !direct {
-		unread = unreadKeys(keys, byKey)
+		unread = unreadKeys(keys, idx.ops)
 	}
 	if len(unread) > 0 {
 		why := "the run ended before its final phase"
@@ -131,6 +74,86 @@ func CheckKV(ctx context.Context, ops []Op, faults []FaultWindow, opts Options, 
 		c.Valid = Unknown
 	}
 	return c
+}
+
+// kvIndex is where each key's operations are in a history, without
+// copying them (a history can hold millions).
+type kvIndex struct {
+	all   []Op
+	byKey map[string][]int32
+	end   int64 // after every time in the history
+}
+
+// indexKV indexes the KV workload's operations judged together (every
+// write, and the leader reads or the direct reads), counting them.
+func indexKV(ops []Op, direct bool, counts map[string]int) *kvIndex {
+	idx := &kvIndex{all: ops, byKey: map[string][]int32{}}
+	for i := range ops {
+		op := &ops[i]
+		if op.Workload != WorkloadKV || (op.F == history.FRead && (op.ReadMode == history.ReadDirect) != direct) {
+			continue
+		}
+		idx.byKey[op.Key] = append(idx.byKey[op.Key], int32(i))
+		if op.Return != Open && op.Return > idx.end {
+			idx.end = op.Return
+		}
+		idx.end = max(idx.end, op.Call)
+		counts[op.F+"-"+string(op.Type)]++
+	}
+	idx.end++
+	return idx
+}
+
+func (idx *kvIndex) keys() []string {
+	keys := make([]string, 0, len(idx.byKey))
+	for k := range idx.byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ops copies one key's operations, when that key is worked on.
+func (idx *kvIndex) ops(k string) []Op {
+	out := make([]Op, len(idx.byKey[k]))
+	for j, i := range idx.byKey[k] {
+		out[j] = idx.all[i]
+	}
+	return out
+}
+
+// judgeKVKeys records each key's verdict: failing (explained by an
+// anomaly, or by the search alone), or unknown; it returns the anomalies
+// with one for each key only the search found wanting.
+func judgeKVKeys(ctx context.Context, c *Check, idx *kvIndex, keys []string, anomalies []Anomaly, outcomes []keyOutcome) []Anomaly {
+	explained := map[string]bool{}
+	for _, a := range anomalies {
+		explained[a.Key] = true
+	}
+	for i, k := range keys {
+		switch {
+		case explained[k]: // failing: added below
+		case outcomes[i].verdict == porcupine.Illegal:
+			c.FailingKeys = append(c.FailingKeys, k)
+			first := idx.all[idx.byKey[k][0]]
+			anomalies = append(anomalies, Anomaly{
+				Kind: KindNonlinearizable, Key: k, Ops: []int{first.Index}, Time: first.Call,
+				Explanation: fmt.Sprintf("no order of the %d operations on key %s is consistent with a single register; see the linearization diagram", len(idx.byKey[k]), k),
+			})
+		case outcomes[i].verdict == porcupine.Unknown:
+			c.UnknownKeys = append(c.UnknownKeys, k)
+		}
+	}
+	for k := range explained {
+		if !slices.Contains(c.FailingKeys, k) {
+			c.FailingKeys = append(c.FailingKeys, k)
+		}
+	}
+	sort.Strings(c.FailingKeys)
+	if len(c.UnknownKeys) > 0 {
+		c.Notes = append(c.Notes, unfinished(ctx, len(c.UnknownKeys)))
+	}
+	return anomalies
 }
 
 // decideKVKeys runs the explanations on every key, and the search on every
@@ -221,128 +244,158 @@ func prune(ops []Op) []Op {
 // explainKey finds the anomalies on one key that can be stated as a simple
 // fact about the history. Each one alone makes the key non-linearizable.
 func explainKey(key string, ops []Op) []Anomaly {
+	f := newKeyFacts(key, ops)
 	var out []Anomaly
-	writers := map[string][]*Op{} // value -> operations that wrote it
-	var acked []*Op               // ok operations with a known revision, by completion time
-	var deletes []*Op             // deletes that may have happened
-	for i := range ops {
-		op := &ops[i]
-		if op.F != history.FRead && op.F != history.FDelete && op.Value != nil {
-			writers[*op.Value] = append(writers[*op.Value], op)
-		}
-		if op.Type == history.OK && op.Rev > 0 {
-			acked = append(acked, op)
-		}
-		if op.F == history.FDelete && op.Type != history.Fail {
-			deletes = append(deletes, op)
-		}
-	}
-	sort.Slice(acked, func(i, j int) bool { return acked[i].Return < acked[j].Return })
-	// newest[i] is the op with the highest revision among acked[:i+1]; an
-	// absent read has revision 0.
-	newest := make([]*Op, len(acked))
-	for i, op := range acked {
-		newest[i] = op
-		if i > 0 && newest[i-1].Rev >= op.Rev {
-			newest[i] = newest[i-1]
-		}
-	}
-
 	for i := range ops {
 		r := &ops[i]
 		if r.F != history.FRead || r.Type != history.OK {
 			continue
 		}
-		base := Anomaly{Key: key, Node: r.Node, ReadMode: r.ReadMode, Phase: r.Phase, Time: r.Call}
-		saw := "nothing (the key was absent)"
-		if r.Value != nil {
-			saw = fmt.Sprintf("%s at revision %d", *r.Value, r.Rev)
-		} else if r.Rev > 0 {
-			saw = fmt.Sprintf("the key deleted at revision %d", r.Rev)
+		rd := f.describeRead(r)
+		if a := f.valueAnomaly(rd); a != nil {
+			out = append(out, *a)
+		} else if a := f.staleAnomaly(rd); a != nil {
+			out = append(out, *a)
 		}
-		where := fmt.Sprintf("read of %s by process %d on %s (%s get) at %s", key, r.Process, r.Node, r.ReadMode, seconds(r.Call))
-		if r.Phase == history.PhaseFinal {
-			where = "final " + where
-		}
-
-		if r.Value != nil {
-			ws := writers[*r.Value]
-			var possible *Op
-			for _, w := range ws {
-				if w.Type != history.Fail {
-					possible = w
-				}
-			}
-			switch {
-			case len(ws) == 0:
-				a := base
-				a.Kind, a.Ops = KindUnexpectedValue, []int{r.Index}
-				a.Explanation = fmt.Sprintf("%s returned %s, a value no operation wrote", where, saw)
-				out = append(out, a)
-				continue
-			case possible == nil:
-				a := base
-				a.Kind, a.Ops = KindFailedWriteSeen, []int{r.Index, ws[0].Index}
-				a.Explanation = fmt.Sprintf("%s returned %s, written by op %d, which the server had answered with a failure (%s)", where, saw, ws[0].Index, ws[0].Error)
-				if why := twoReplies(ws[0], r.Rev); why != "" {
-					a.Explanation += why
-					a.Cause = CauseTwoReplies
-				}
-				out = append(out, a)
-				continue
-			case possible.Call > r.Return:
-				a := base
-				a.Kind, a.Ops = KindFutureRead, []int{r.Index, possible.Index}
-				a.Explanation = fmt.Sprintf("%s returned %s, but op %d that wrote it was only invoked at %s, after the read had returned", where, saw, possible.Index, seconds(possible.Call))
-				out = append(out, a)
-				continue
-			case possible.Type == history.OK && possible.Rev != r.Rev:
-				a := base
-				a.Kind, a.Ops = KindWrongRevision, []int{r.Index, possible.Index}
-				a.Explanation = fmt.Sprintf("%s returned %s, but op %d wrote that value at revision %d", where, saw, possible.Index, possible.Rev)
-				out = append(out, a)
-				continue
-			}
-		}
-
-		// Stale: something acknowledged before this read began had a newer
-		// revision. Revisions only grow, so a linearizable read sees it.
-		j := sort.Search(len(acked), func(k int) bool { return acked[k].Return >= r.Call }) - 1
-		if j < 0 || newest[j].Rev <= r.Rev {
-			continue
-		}
-		w := newest[j]
-		// A read of an absent key that did not see the delete marker does
-		// not know its revision. It is stale only if the newest state
-		// before it was present and no delete can come between the two: a
-		// delete that may have happened after w (not known to be older)
-		// and before the read returned.
-		if r.Value == nil && r.Rev == 0 {
-			if w.F == history.FDelete || (w.F == history.FRead && w.Value == nil) {
-				continue
-			}
-			if slices.ContainsFunc(deletes, func(d *Op) bool {
-				return d.Call < r.Return && d.Return > w.Call && (d.Type != history.OK || d.Rev > w.Rev)
-			}) {
-				continue
-			}
-		}
-		a := base
-		a.Kind, a.Ops = KindStaleRead, []int{r.Index, w.Index}
-		what := "written"
-		if w.F == history.FRead {
-			what = "seen by a read"
-		}
-		a.Explanation = fmt.Sprintf("%s returned %s, but revision %d (%s) had already been %s by op %d on %s, acknowledged %s before this read began",
-			where, saw, w.Rev, valueOf(w), what, w.Index, w.Node, ago(r.Call-w.Return))
-		if r.Phase == history.PhaseFinal && w.F != history.FRead {
-			a.Kind = KindLostWrite
-			a.Explanation = fmt.Sprintf("acknowledged write op %d (%s at revision %d, on %s) is missing: the %s returned %s",
-				w.Index, valueOf(w), w.Rev, w.Node, where, saw)
-		}
-		out = append(out, a)
 	}
 	return out
+}
+
+// keyFacts are what one key's operations establish, for judging its reads.
+type keyFacts struct {
+	key     string
+	writers map[string][]*Op // value -> operations that wrote it
+	acked   []*Op            // ok operations with a known revision, by completion time
+	// newest[i] is the op with the highest revision among acked[:i+1]; an
+	// absent read has revision 0.
+	newest  []*Op
+	deletes []*Op // deletes that may have happened
+}
+
+func newKeyFacts(key string, ops []Op) *keyFacts {
+	f := &keyFacts{key: key, writers: map[string][]*Op{}}
+	for i := range ops {
+		op := &ops[i]
+		if op.F != history.FRead && op.F != history.FDelete && op.Value != nil {
+			f.writers[*op.Value] = append(f.writers[*op.Value], op)
+		}
+		if op.Type == history.OK && op.Rev > 0 {
+			f.acked = append(f.acked, op)
+		}
+		if op.F == history.FDelete && op.Type != history.Fail {
+			f.deletes = append(f.deletes, op)
+		}
+	}
+	sort.Slice(f.acked, func(i, j int) bool { return f.acked[i].Return < f.acked[j].Return })
+	f.newest = make([]*Op, len(f.acked))
+	for i, op := range f.acked {
+		f.newest[i] = op
+		if i > 0 && f.newest[i-1].Rev >= op.Rev {
+			f.newest[i] = f.newest[i-1]
+		}
+	}
+	return f
+}
+
+// readDesc is a read and its words: where it happened and what it saw.
+type readDesc struct {
+	r          *Op
+	base       Anomaly
+	where, saw string
+}
+
+func (f *keyFacts) describeRead(r *Op) readDesc {
+	d := readDesc{r: r, base: Anomaly{Key: f.key, Node: r.Node, ReadMode: r.ReadMode, Phase: r.Phase, Time: r.Call}}
+	d.saw = "nothing (the key was absent)"
+	if r.Value != nil {
+		d.saw = fmt.Sprintf("%s at revision %d", *r.Value, r.Rev)
+	} else if r.Rev > 0 {
+		d.saw = fmt.Sprintf("the key deleted at revision %d", r.Rev)
+	}
+	d.where = fmt.Sprintf("read of %s by process %d on %s (%s get) at %s", f.key, r.Process, r.Node, r.ReadMode, seconds(r.Call))
+	if r.Phase == history.PhaseFinal {
+		d.where = "final " + d.where
+	}
+	return d
+}
+
+// anomaly is the read's anomaly of kind with the given operations.
+func (d readDesc) anomaly(kind string, ops []int, explanation string) *Anomaly {
+	a := d.base
+	a.Kind, a.Ops, a.Explanation = kind, ops, explanation
+	return &a
+}
+
+// valueAnomaly judges the value a read returned against who wrote it.
+func (f *keyFacts) valueAnomaly(d readDesc) *Anomaly {
+	r := d.r
+	if r.Value == nil {
+		return nil
+	}
+	ws := f.writers[*r.Value]
+	var possible *Op
+	for _, w := range ws {
+		if w.Type != history.Fail {
+			possible = w
+		}
+	}
+	switch {
+	case len(ws) == 0:
+		return d.anomaly(KindUnexpectedValue, []int{r.Index}, fmt.Sprintf("%s returned %s, a value no operation wrote", d.where, d.saw))
+	case possible == nil:
+		a := d.anomaly(KindFailedWriteSeen, []int{r.Index, ws[0].Index},
+			fmt.Sprintf("%s returned %s, written by op %d, which the server had answered with a failure (%s)", d.where, d.saw, ws[0].Index, ws[0].Error))
+		if why := twoReplies(ws[0], r.Rev); why != "" {
+			a.Explanation += why
+			a.Cause = CauseTwoReplies
+		}
+		return a
+	case possible.Call > r.Return:
+		return d.anomaly(KindFutureRead, []int{r.Index, possible.Index},
+			fmt.Sprintf("%s returned %s, but op %d that wrote it was only invoked at %s, after the read had returned", d.where, d.saw, possible.Index, seconds(possible.Call)))
+	case possible.Type == history.OK && possible.Rev != r.Rev:
+		return d.anomaly(KindWrongRevision, []int{r.Index, possible.Index},
+			fmt.Sprintf("%s returned %s, but op %d wrote that value at revision %d", d.where, d.saw, possible.Index, possible.Rev))
+	}
+	return nil
+}
+
+// staleAnomaly: something acknowledged before the read began had a newer
+// revision. Revisions only grow, so a linearizable read sees it.
+func (f *keyFacts) staleAnomaly(d readDesc) *Anomaly {
+	r := d.r
+	j := sort.Search(len(f.acked), func(k int) bool { return f.acked[k].Return >= r.Call }) - 1
+	if j < 0 || f.newest[j].Rev <= r.Rev {
+		return nil
+	}
+	w := f.newest[j]
+	if r.Value == nil && r.Rev == 0 && f.absentMayBeCurrent(r, w) {
+		return nil
+	}
+	if r.Phase == history.PhaseFinal && w.F != history.FRead {
+		return d.anomaly(KindLostWrite, []int{r.Index, w.Index}, fmt.Sprintf("acknowledged write op %d (%s at revision %d, on %s) is missing: the %s returned %s",
+			w.Index, valueOf(w), w.Rev, w.Node, d.where, d.saw))
+	}
+	what := "written"
+	if w.F == history.FRead {
+		what = "seen by a read"
+	}
+	return d.anomaly(KindStaleRead, []int{r.Index, w.Index}, fmt.Sprintf("%s returned %s, but revision %d (%s) had already been %s by op %d on %s, acknowledged %s before this read began",
+		d.where, d.saw, w.Rev, valueOf(w), what, w.Index, w.Node, ago(r.Call-w.Return)))
+}
+
+// absentMayBeCurrent: a read of an absent key that did not see the delete
+// marker does not know its revision. It is stale only if the newest state
+// before it, w, was present and no delete can come between the two: a
+// delete that may have happened after w (not known to be older) and before
+// the read returned.
+func (f *keyFacts) absentMayBeCurrent(r, w *Op) bool {
+	if w.F == history.FDelete || (w.F == history.FRead && w.Value == nil) {
+		return true
+	}
+	return slices.ContainsFunc(f.deletes, func(d *Op) bool {
+		return d.Call < r.Return && d.Return > w.Call && (d.Type != history.OK || d.Rev > w.Rev)
+	})
 }
 
 // duplicateRevisions finds revisions acknowledged to two different writes:

@@ -2,7 +2,8 @@ package checker
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -20,77 +21,16 @@ const KindFailedEnqueueVisible = "failed-enqueue-visible"
 // delivered are counted as recovered.
 func CheckQueue(ops []Op, faults []FaultWindow, opts Options) *Check {
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
-	enqueued := map[string]*Op{}
-	delivered := map[string]int{}
-	firstDelivery := map[string]*Op{}
-	drained := false
-	for i := range ops {
-		op := &ops[i]
-		c.Counts[op.F+"-"+string(op.Type)]++
-		switch op.F {
-		case history.FEnqueue:
-			if op.Value != nil {
-				enqueued[*op.Value] = op
-			}
-		case history.FDequeue:
-			// A drain shows what is left only if its fetches succeeded.
-			if op.Phase == history.PhaseFinal && op.Type == history.OK {
-				drained = true
-			}
-			for _, v := range op.Values {
-				delivered[v]++
-				if firstDelivery[v] == nil {
-					firstDelivery[v] = op
-				}
-			}
-		}
-	}
-	// Without the final drain an undelivered message may only be late.
-	var anomalies []Anomaly
-	values := make([]string, 0, len(enqueued))
-	for v := range enqueued {
-		values = append(values, v)
-	}
-	sort.Strings(values)
-	for _, v := range values {
-		e := enqueued[v]
-		n := delivered[v]
-		switch {
-		case e.Type == history.OK && n == 0 && !drained:
-			c.Counts["undelivered"]++
-		case e.Type == history.OK && n == 0:
-			c.Counts["lost-on-"+e.Node]++
-			anomalies = append(anomalies, Anomaly{Kind: KindLost, Ops: []int{e.Index}, Node: e.Node, Time: e.Call,
-				Explanation: fmt.Sprintf("enqueue of %s on %s was acknowledged at %s, and no consumer ever received it", v, e.Node, seconds(e.Return))})
-		case e.Type == history.Fail && n > 0:
-			d := firstDelivery[v]
-			anomalies = append(anomalies, Anomaly{Kind: KindFailedEnqueueVisible, Ops: []int{e.Index, d.Index}, Node: e.Node, Time: e.Call,
-				Explanation: fmt.Sprintf("enqueue of %s on %s was refused (%s), yet %s received it", v, e.Node, e.Error, d.Node)})
-		case e.Type == history.Info && n > 0:
-			c.Counts["recovered"]++
-		}
-		if n > 1 {
-			c.Counts["duplicated"]++
-			c.Counts["duplicate-deliveries"] += n - 1
-		}
-		if n > 0 {
-			c.Counts["delivered"]++
-		}
-	}
-	for v, n := range delivered {
-		if enqueued[v] == nil {
-			d := firstDelivery[v]
-			anomalies = append(anomalies, Anomaly{Kind: KindUnexpected, Ops: []int{d.Index}, Node: d.Node, Time: d.Call,
-				Explanation: fmt.Sprintf("%s received %q (%d times), which no operation enqueued", d.Node, v, n)})
-		}
-	}
+	q := gatherQueue(ops, c.Counts)
+	anomalies := q.judgeEnqueues(c.Counts)
+	anomalies = append(anomalies, q.unexpected()...)
 	for _, op := range ops {
 		if op.F == history.FDequeue {
 			c.Counts["received-on-"+op.Node] += len(op.Values)
 		}
 	}
 	finish(c, anomalies, faults, ops, opts)
-	if !drained {
+	if !q.drained {
 		why := "no final drain: the run ended before its final phase"
 		if finalBegan(ops, WorkloadQueue) {
 			why = "no final fetch succeeded (see the recovery check)"
@@ -101,4 +41,84 @@ func CheckQueue(ops []Op, faults []FaultWindow, opts Options) *Check {
 		}
 	}
 	return c
+}
+
+// queueFacts are what the queue's operations show: who enqueued each value,
+// how often and first where it was received, and whether a drain ran.
+type queueFacts struct {
+	enqueued      map[string]*Op
+	delivered     map[string]int
+	firstDelivery map[string]*Op
+	drained       bool
+}
+
+func gatherQueue(ops []Op, counts map[string]int) *queueFacts {
+	q := &queueFacts{enqueued: map[string]*Op{}, delivered: map[string]int{}, firstDelivery: map[string]*Op{}}
+	for i := range ops {
+		op := &ops[i]
+		counts[op.F+"-"+string(op.Type)]++
+		switch op.F {
+		case history.FEnqueue:
+			if op.Value != nil {
+				q.enqueued[*op.Value] = op
+			}
+		case history.FDequeue:
+			// A drain shows what is left only if its fetches succeeded.
+			if op.Phase == history.PhaseFinal && op.Type == history.OK {
+				q.drained = true
+			}
+			for _, v := range op.Values {
+				q.delivered[v]++
+				if q.firstDelivery[v] == nil {
+					q.firstDelivery[v] = op
+				}
+			}
+		}
+	}
+	return q
+}
+
+// judgeEnqueues finds acknowledged messages never delivered (after a
+// drain; without one an undelivered message may only be late) and refused
+// ones delivered, counting deliveries and recoveries.
+func (q *queueFacts) judgeEnqueues(counts map[string]int) []Anomaly {
+	var anomalies []Anomaly
+	for _, v := range slices.Sorted(maps.Keys(q.enqueued)) {
+		e, n := q.enqueued[v], q.delivered[v]
+		switch {
+		case e.Type == history.OK && n == 0 && !q.drained:
+			counts["undelivered"]++
+		case e.Type == history.OK && n == 0:
+			counts["lost-on-"+e.Node]++
+			anomalies = append(anomalies, Anomaly{Kind: KindLost, Ops: []int{e.Index}, Node: e.Node, Time: e.Call,
+				Explanation: fmt.Sprintf("enqueue of %s on %s was acknowledged at %s, and no consumer ever received it", v, e.Node, seconds(e.Return))})
+		case e.Type == history.Fail && n > 0:
+			d := q.firstDelivery[v]
+			anomalies = append(anomalies, Anomaly{Kind: KindFailedEnqueueVisible, Ops: []int{e.Index, d.Index}, Node: e.Node, Time: e.Call,
+				Explanation: fmt.Sprintf("enqueue of %s on %s was refused (%s), yet %s received it", v, e.Node, e.Error, d.Node)})
+		case e.Type == history.Info && n > 0:
+			counts["recovered"]++
+		}
+		if n > 1 {
+			counts["duplicated"]++
+			counts["duplicate-deliveries"] += n - 1
+		}
+		if n > 0 {
+			counts["delivered"]++
+		}
+	}
+	return anomalies
+}
+
+// unexpected finds values received that nobody enqueued.
+func (q *queueFacts) unexpected() []Anomaly {
+	var anomalies []Anomaly
+	for _, v := range slices.Sorted(maps.Keys(q.delivered)) {
+		if q.enqueued[v] == nil {
+			d := q.firstDelivery[v]
+			anomalies = append(anomalies, Anomaly{Kind: KindUnexpected, Ops: []int{d.Index}, Node: d.Node, Time: d.Call,
+				Explanation: fmt.Sprintf("%s received %q (%d times), which no operation enqueued", d.Node, v, q.delivered[v])})
+		}
+	}
+	return anomalies
 }
