@@ -166,49 +166,21 @@ type latencyResult struct {
 	median, p99 time.Duration
 }
 
+// latencyBlock is how many round trips one variant makes before the next
+// variant's turn.
+const latencyBlock = 100
+
 // latencyBench runs ping-pong against an in-process echo server, over one
 // connection per variant, in blocks of latencyBlock round trips taken in
 // turn: long enough for a connection to run hot, short enough that every
 // variant sees the same machine.
 func latencyBench(ctx context.Context, c config) (map[string]latencyResult, error) {
-	const latencyBlock = 100
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	target, stopEcho, err := startEcho()
 	if err != nil {
 		return nil, err
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var accepted []net.Conn
 	// Runs last, once the clients and proxies below have closed their ends.
-	defer func() {
-		echo.Close()
-		mu.Lock()
-		for _, conn := range accepted {
-			conn.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			accepted = append(accepted, conn)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(conn, conn)
-				conn.Close()
-			}()
-		}
-	}()
-	target := echo.Addr().String()
+	defer stopEcho()
 
 	link, err := proxy.Listen("client", "echo", target)
 	if err != nil {
@@ -229,20 +201,92 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 	framed.Frame()
 	addrs := map[string]string{"direct": target, "jetsam": link.Addr(), "jetsam-framed": framed.Addr(), "toxiproxy": toxAddr}
 
-	conns := map[string]net.Conn{}
+	conns, err := dialVariants(addrs)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		for _, conn := range conns {
 			conn.Close()
 		}
 	}()
+	rtts, err := pingPong(ctx, c, conns)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]latencyResult{}
+	for _, v := range variants {
+		d := rtts[v]
+		slices.Sort(d)
+		res[v] = latencyResult{median: quantile(d, 0.5), p99: quantile(d, 0.99)}
+		log.Printf("latency: %-9s RTT median %s p99 %s", v, res[v].median, res[v].p99)
+	}
+	return res, nil
+}
+
+// startEcho starts a TCP server that sends back whatever a connection sends
+// it, and returns its address. stop closes the server and every connection
+// it accepted, and waits for their goroutines.
+func startEcho() (addr string, stop func(), err error) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var accepted []net.Conn
+	stop = func() {
+		echo.Close()
+		mu.Lock()
+		for _, conn := range accepted {
+			conn.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted = append(accepted, conn)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(conn, conn)
+				conn.Close()
+			}()
+		}
+	}()
+	return echo.Addr().String(), stop, nil
+}
+
+// dialVariants opens one connection per variant to its address. On an
+// error it closes those it opened.
+func dialVariants(addrs map[string]string) (map[string]net.Conn, error) {
+	conns := map[string]net.Conn{}
 	for _, v := range variants {
 		conn, err := net.Dial("tcp", addrs[v])
 		if err != nil {
+			for _, conn := range conns {
+				conn.Close()
+			}
 			return nil, fmt.Errorf("%s: %w", v, err)
 		}
 		conns[v] = conn
 	}
+	return conns, nil
+}
 
+// pingPong makes c.warmTrips and then c.roundTrips round trips over each
+// variant's connection, the variants taking turns by blocks, and returns
+// the measured round trips' times by variant.
+func pingPong(ctx context.Context, c config, conns map[string]net.Conn) (map[string][]time.Duration, error) {
 	// Each ping is one route protocol message, so the framed link reads it
 	// as it would a route's.
 	out := routeMessage(c.msgSize)
@@ -256,6 +300,7 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 		for _, v := range variants {
 			conn := conns[v]
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			// Trips numbered below 0 are the warm-up, not recorded.
 			for i := done; i < done+latencyBlock && i < c.roundTrips; i++ {
 				t0 := time.Now()
 				if _, err := conn.Write(out); err != nil {
@@ -270,14 +315,7 @@ func latencyBench(ctx context.Context, c config) (map[string]latencyResult, erro
 			}
 		}
 	}
-	res := map[string]latencyResult{}
-	for _, v := range variants {
-		d := rtts[v]
-		slices.Sort(d)
-		res[v] = latencyResult{median: quantile(d, 0.5), p99: quantile(d, 0.99)}
-		log.Printf("latency: %-9s RTT median %s p99 %s", v, res[v].median, res[v].p99)
-	}
-	return res, nil
+	return rtts, nil
 }
 
 // routeMessage is an RMSG unit of about size bytes in all.
