@@ -56,20 +56,9 @@ func throughputBench(ctx context.Context, c config) (map[string][]runResult, err
 // nodes' data removed, before it returns.
 func clusterRun(ctx context.Context, c config, variant, dir string) (runResult, error) {
 	defer os.RemoveAll(dir)
-	opts := node.Options{Nodes: 3, Dir: dir, Command: []string{c.jetsam, "node"}}
-	switch variant {
-	case "direct":
-		opts.RouteVia = func(_, _, target string) (string, error) { return target, nil }
-	case "toxiproxy":
-		tx := newToxi()
+	opts, tx := clusterOptions(c, variant, dir)
+	if tx != nil {
 		defer tx.close() // runs after the cluster's Stop: defers are LIFO
-		opts.RouteVia = func(from, to, target string) (string, error) {
-			return tx.listen(from+"->"+to, target)
-		}
-	case "jetsam":
-		// RouteVia nil: node.Start puts its own proxy.Link on every route.
-	case "jetsam-framed":
-		opts.FrameRoutes = true
 	}
 	cl, err := node.Start(ctx, opts)
 	if err != nil {
@@ -78,20 +67,11 @@ func clusterRun(ctx context.Context, c config, variant, dir string) (runResult, 
 	defer cl.Stop(5 * time.Second)
 	log.Printf("throughput: %s cluster ready in %s", variant, cl.ReadyIn.Round(time.Millisecond))
 
-	var conns []*nats.Conn
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
-	nodes := cl.Nodes()
-	for i := range c.conns {
-		nc, err := nats.Connect(nodes[i%len(nodes)].Spec.ClientURL(), nats.Name(fmt.Sprintf("proxybench-%d", i)))
-		if err != nil {
-			return runResult{}, fmt.Errorf("connect: %w", err)
-		}
-		conns = append(conns, nc)
+	conns, err := connectClients(cl, c.conns)
+	if err != nil {
+		return runResult{}, err
 	}
+	defer closeConns(conns)
 	if err := createStream(ctx, cl, conns[0]); err != nil {
 		return runResult{}, err
 	}
@@ -100,102 +80,206 @@ func clusterRun(ctx context.Context, c config, variant, dir string) (runResult, 
 	}
 	logMarks := logSizes(cl)
 
+	pub := newPublishers(ctx)
+	defer pub.stop()
+	defer pub.wg.Wait() // before the connections close: defers are LIFO
+	if err := pub.start(ctx, c, conns); err != nil {
+		return runResult{}, err
+	}
+	w, err := pub.measure(ctx, c, cl)
+	if err != nil {
+		return runResult{}, err
+	}
+	if strings.HasPrefix(variant, "jetsam") {
+		// Shows the routes did cross the links, and how much they carry.
+		logLinkBytes(cl)
+	}
+	// A node may refuse publishes for a moment (a 503, no responders, while
+	// it knows no interest in the subject): they are reported, not fatal.
+	n := pub.failed.Load()
+	if n > 0 {
+		log.Printf("throughput: %s: %d publishes failed, first: %v", variant, n, pub.firstError())
+		logNodeEvents(cl, logMarks)
+	}
+	return w.result(pub.acked.Load(), n), nil
+}
+
+// clusterOptions are the options of a 3-node cluster in dir whose routes go
+// the variant's way. For toxiproxy it also returns the proxies' maker, for
+// the caller to close once the cluster has stopped; otherwise nil.
+func clusterOptions(c config, variant, dir string) (node.Options, *toxi) {
+	opts := node.Options{Nodes: 3, Dir: dir, Command: []string{c.jetsam, "node"}}
+	var tx *toxi
+	switch variant {
+	case "direct":
+		opts.RouteVia = func(_, _, target string) (string, error) { return target, nil }
+	case "toxiproxy":
+		tx = newToxi()
+		opts.RouteVia = func(from, to, target string) (string, error) {
+			return tx.listen(from+"->"+to, target)
+		}
+	case "jetsam":
+		// RouteVia nil: node.Start puts its own proxy.Link on every route.
+	case "jetsam-framed":
+		opts.FrameRoutes = true
+	}
+	return opts, tx
+}
+
+// connectClients opens n client connections, spread over the cluster's
+// nodes in turn. On an error it closes those it opened.
+func connectClients(cl *node.Cluster, n int) ([]*nats.Conn, error) {
+	var conns []*nats.Conn
+	nodes := cl.Nodes()
+	for i := range n {
+		nc, err := nats.Connect(nodes[i%len(nodes)].Spec.ClientURL(), nats.Name(fmt.Sprintf("proxybench-%d", i)))
+		if err != nil {
+			closeConns(conns)
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+		conns = append(conns, nc)
+	}
+	return conns, nil
+}
+
+func closeConns(conns []*nats.Conn) {
+	for _, nc := range conns {
+		nc.Close()
+	}
+}
+
+// publishers publish on every connection as fast as their windows allow,
+// and count the acks and the publishes the stream refused.
+type publishers struct {
+	// ctx ends publishing when done; stop cancels it.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
 	// Acks are counted only while measuring is set, so the rate covers
 	// exactly the measured window whatever was in flight at its edges.
-	var acked, failed atomic.Int64
-	var measuring atomic.Bool
-	var errMu sync.Mutex
-	var firstErr error
-	fail := func(err error) {
-		failed.Add(1)
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
+	acked, failed atomic.Int64
+	measuring     atomic.Bool
+
+	errMu    sync.Mutex
+	firstErr error
+}
+
+func newPublishers(ctx context.Context) *publishers {
+	p := &publishers{}
+	p.ctx, p.stop = context.WithCancel(ctx)
+	return p
+}
+
+// fail counts a refused publish and keeps the first error.
+func (p *publishers) fail(err error) {
+	p.failed.Add(1)
+	p.errMu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = err
 	}
-	firstError := func() error {
-		errMu.Lock()
-		defer errMu.Unlock()
-		return firstErr
-	}
-	pctx, stopPub := context.WithCancel(ctx)
-	defer stopPub()
-	var wg sync.WaitGroup
-	defer wg.Wait() // before the connections close: defers are LIFO
+	p.errMu.Unlock()
+}
+
+func (p *publishers) firstError() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.firstErr
+}
+
+// start runs a publisher on each connection, to a subject of its own, with
+// at most c.window publishes unacknowledged. ctx is the run's: an
+// interrupt, not the end of publishing.
+func (p *publishers) start(ctx context.Context, c config, conns []*nats.Conn) error {
 	payload := make([]byte, c.payload)
 	for i, nc := range conns {
 		js, err := jetstream.New(nc,
 			jetstream.WithPublishAsyncMaxPending(c.window),
 			jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
-				if measuring.Load() {
-					acked.Add(1)
+				if p.measuring.Load() {
+					p.acked.Add(1)
 				}
 			}),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-				fail(err)
+				p.fail(err)
 			}))
 		if err != nil {
-			return runResult{}, err
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			subj := fmt.Sprintf("bench.%d", i)
-			for pctx.Err() == nil {
-				// A full window blocks here until an ack frees a slot.
-				if _, err := js.PublishAsync(subj, payload, jetstream.WithStallWait(10*time.Second)); err != nil {
-					fail(err)
-					stopPub()
-					return
-				}
-			}
-			// Let the window drain so the next cluster starts on a quiet machine.
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(10 * time.Second):
-			case <-ctx.Done():
-			}
-		}()
+		p.wg.Add(1)
+		go p.publish(ctx, js, fmt.Sprintf("bench.%d", i), payload)
 	}
+	return nil
+}
 
-	if !sleep(pctx, c.warmup) {
-		return runResult{}, publishErr(ctx, firstError())
-	}
-	measuring.Store(true)
-	start, cpu0 := time.Now(), sampleCPU(cl)
-	ok := sleep(pctx, c.duration)
-	measuring.Store(false)
-	elapsed, cpu1 := time.Since(start), sampleCPU(cl)
-	stopPub()
-	wg.Wait()
-	if !ok {
-		return runResult{}, publishErr(ctx, firstError())
-	}
-	if strings.HasPrefix(variant, "jetsam") {
-		// Shows the routes did cross the links, and how much they carry.
-		var bytes int64
-		for _, l := range cl.Net().Links() {
-			st := l.Stats()
-			bytes += st.BytesForward + st.BytesBackward
+// publish publishes payload to subj until publishing ends or a publish
+// fails, which ends it for every publisher.
+func (p *publishers) publish(ctx context.Context, js jetstream.JetStream, subj string, payload []byte) {
+	defer p.wg.Done()
+	for p.ctx.Err() == nil {
+		// A full window blocks here until an ack frees a slot.
+		if _, err := js.PublishAsync(subj, payload, jetstream.WithStallWait(10*time.Second)); err != nil {
+			p.fail(err)
+			p.stop()
+			return
 		}
-		log.Printf("throughput: jetsam links carried %.0f MB over the whole run", float64(bytes)/1e6)
 	}
-	// A node may refuse publishes for a moment (a 503, no responders, while
-	// it knows no interest in the subject): they are reported, not fatal.
-	n := failed.Load()
-	if n > 0 {
-		log.Printf("throughput: %s: %d publishes failed, first: %v", variant, n, firstError())
-		logNodeEvents(cl, logMarks)
+	// Let the window drain so the next cluster starts on a quiet machine.
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
 	}
-	acks := acked.Load()
+}
+
+// window is the measured stretch of publishing: its length and the CPU
+// used up to its start and to its end.
+type window struct {
+	elapsed    time.Duration
+	cpu0, cpu1 cpuSample
+}
+
+// measure lets the publishers warm up for c.warmup, counts their acks for
+// c.duration, then stops them and waits until they have drained. It fails
+// if publishing ended early.
+func (p *publishers) measure(ctx context.Context, c config, cl *node.Cluster) (window, error) {
+	if !sleep(p.ctx, c.warmup) {
+		return window{}, publishErr(ctx, p.firstError())
+	}
+	p.measuring.Store(true)
+	start, cpu0 := time.Now(), sampleCPU(cl)
+	ok := sleep(p.ctx, c.duration)
+	p.measuring.Store(false)
+	elapsed, cpu1 := time.Since(start), sampleCPU(cl)
+	p.stop()
+	p.wg.Wait()
+	if !ok {
+		return window{}, publishErr(ctx, p.firstError())
+	}
+	return window{elapsed: elapsed, cpu0: cpu0, cpu1: cpu1}, nil
+}
+
+// result is the run's measurements given the acks and failed publishes
+// counted.
+func (w window) result(acks, failed int64) runResult {
 	return runResult{
-		rate:      float64(acks) / elapsed.Seconds(),
-		failed:    n,
-		busy:      float64(cpu1.busy-cpu0.busy) / float64(cpu1.total-cpu0.total),
-		selfCores: float64(cpu1.self-cpu0.self) / float64(elapsed),
-		cpuPerMsg: (cpu1.nodes - cpu0.nodes + cpu1.self - cpu0.self) / time.Duration(max(acks, 1)),
-	}, nil
+		rate:      float64(acks) / w.elapsed.Seconds(),
+		failed:    failed,
+		busy:      float64(w.cpu1.busy-w.cpu0.busy) / float64(w.cpu1.total-w.cpu0.total),
+		selfCores: float64(w.cpu1.self-w.cpu0.self) / float64(w.elapsed),
+		cpuPerMsg: (w.cpu1.nodes - w.cpu0.nodes + w.cpu1.self - w.cpu0.self) / time.Duration(max(acks, 1)),
+	}
+}
+
+// logLinkBytes logs the bytes the cluster's link proxies carried, both
+// ways, over the whole run.
+func logLinkBytes(cl *node.Cluster) {
+	var bytes int64
+	for _, l := range cl.Net().Links() {
+		st := l.Stats()
+		bytes += st.BytesForward + st.BytesBackward
+	}
+	log.Printf("throughput: jetsam links carried %.0f MB over the whole run", float64(bytes)/1e6)
 }
 
 // streamLeader is where every run puts the stream's leader. Where it lands
