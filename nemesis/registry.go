@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jetsam-dev/jetsam/param"
 )
@@ -133,8 +134,8 @@ func (s *FaultSettings) Normalize(nodes int) {
 // Validate explains, in one sentence, the first thing wrong with s for a
 // cluster of nodes (remote: on remote hosts).
 func (s *FaultSettings) Validate(nodes int, remote bool) error {
-	if s.NemesisInterval <= 0 {
-		return fmt.Errorf("--nemesis-interval must be positive, got %s", s.NemesisInterval)
+	if s.NemesisInterval <= 0 || s.NemesisInterval > param.Duration(24*time.Hour) {
+		return fmt.Errorf("--nemesis-interval must be positive and at most 24h, got %s", s.NemesisInterval)
 	}
 	for _, name := range s.Nemesis {
 		f, ok := Lookup(name)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jetsam-dev/jetsam/history"
 	"github.com/jetsam-dev/jetsam/param"
@@ -113,8 +114,8 @@ func (s *WorkloadSettings) Validate() error {
 		return fmt.Errorf("--rate must be between 0 (unlimited) and 1000000 operations per second, got %g", s.Rate)
 	case !slices.Contains(ReadModes, s.ReadMode):
 		return fmt.Errorf("--read-mode %q is not one of %s", s.ReadMode, strings.Join(ReadModes, ", "))
-	case s.OpTimeout <= 0:
-		return fmt.Errorf("--op-timeout must be positive, got %s", s.OpTimeout)
+	case s.OpTimeout <= 0 || s.OpTimeout > param.Duration(time.Hour):
+		return fmt.Errorf("--op-timeout must be positive and at most 1h, got %s", s.OpTimeout)
 	}
 	seen := map[string]bool{}
 	for _, w := range strings.Split(s.Workload, ",") {
