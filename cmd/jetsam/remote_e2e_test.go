@@ -52,14 +52,17 @@ func hostProcesses(t *testing.T, lab *sshlab.Lab) map[int][]int {
 
 // TestRemoteHostsPartition runs a cluster on three hosts (network
 // namespaces, each with a real sshd), reached over SSH, with partitions
-// between them and pauses and power failures on them, overlapping. The
-// history is valid, cut links carried nothing in their cut direction,
-// every node's config and log came back, and nothing is left on the hosts.
+// between them, pauses and power failures on them, and raft faults on the
+// agents' framed links, overlapping. The history is valid, cut links
+// carried nothing in their cut direction, the raft faults acted on the
+// hosts' links, every node's config and log came back, and nothing is left
+// on the hosts.
 func TestRemoteHostsPartition(t *testing.T) {
 	lab := sshlab.Start(t, 3)
 	testlock.Cluster(t)
 	store := t.TempDir()
-	args := append([]string{"run", "--store", store, "--time-limit", "30s", "--nemesis", "partition,pause,power-loss",
+	args := append([]string{"run", "--store", store, "--time-limit", "30s", "--nemesis", "partition,pause,power-loss,raft",
+		"--raft-faults", "delay,duplicate", "--raft-groups", "meta",
 		"--nemesis-overlap", "--nemesis-interval", "5s", "--targets", "one,minority", "--read-mode", "none",
 		"--sync-interval", "always", "--writeback", "1s", "--rate", "300", "--seed", "5"}, labArgs(t, lab)...)
 	r := runJetsam(t, 4*time.Minute, args...)
@@ -73,10 +76,21 @@ func TestRemoteHostsPartition(t *testing.T) {
 	for _, f := range res.Faults {
 		kinds[f.F]++
 	}
-	for _, k := range []string{"partition", "pause", "power-loss"} {
+	for _, k := range []string{"partition", "pause", "power-loss", "raft"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s fault in the run: %v", k, kinds)
 		}
+	}
+	acted := 0
+	for _, f := range res.Faults {
+		for _, tr := range f.Traffic {
+			if f.F == "raft" {
+				acted += int(tr.Raft["delayed heartbeat"] + tr.Raft["duplicated heartbeat"] + tr.Raft["delayed append"] + tr.Raft["duplicated append"])
+			}
+		}
+	}
+	if acted == 0 {
+		t.Errorf("the raft faults delayed or duplicated no Raft message on the hosts' links")
 	}
 	lastHeal := int64(0)
 	for _, f := range res.Faults {

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,8 +38,11 @@ const (
 	KindReply        RaftKind = "reply" // to a request this link did not see
 )
 
+// nKinds is how many kinds RaftKinds lists.
+const nKinds = 10
+
 // RaftKinds lists every kind.
-var RaftKinds = []RaftKind{KindVote, KindVoteReply, KindHeartbeat, KindAppend, KindAppendReply, KindProposal, KindRemovePeer, KindCatchup, KindCatchupReply, KindReply}
+var RaftKinds = [nKinds]RaftKind{KindVote, KindVoteReply, KindHeartbeat, KindAppend, KindAppendReply, KindProposal, KindRemovePeer, KindCatchup, KindCatchupReply, KindReply}
 
 // Raft actions.
 const (
@@ -103,7 +108,7 @@ func (l *Link) WatchRaft(w *RaftWatch) { l.watch.Store(w) }
 
 // RaftStats are a link's counts of Raft messages by "action kind" ("seen
 // vote", "dropped heartbeat", ...), and of connections it could not frame
-// ("unframed").
+// ("unframed connection").
 func (l *Link) RaftStats() map[string]int64 {
 	if !l.framed.Load() {
 		return nil
@@ -112,20 +117,30 @@ func (l *Link) RaftStats() map[string]int64 {
 		st, _ := l.remote.RaftStats()
 		return st
 	}
-	l.raft.mu.Lock()
-	defer l.raft.mu.Unlock()
-	out := make(map[string]int64, len(l.raft.counts))
-	for k, v := range l.raft.counts {
-		out[k] = v
-	}
-	return out
+	return l.raft.stats()
 }
 
-// raftState is what a framed link knows and has counted.
+// Actions a link counts, in the order of raftState.counts.
+const (
+	actSeen = iota
+	actDropped
+	actDelayed
+	actDuplicated
+	actTooBig
+	nActions
+)
+
+var actionNames = [nActions]string{"seen", "dropped", "delayed", "duplicated", "too-big-to-duplicate"}
+
+// raftState is what a framed link knows and has counted. Counting is
+// lock-free: a busy route carries thousands of Raft messages a second.
 type raftState struct {
 	mu      sync.Mutex
-	inboxes map[string]inbox // reply subject -> the group and kind of replies to it
-	counts  map[string]int64
+	inboxes map[string]inbox  // reply subject -> the group and kind of replies to it
+	groups  map[string]string // group names seen, so each is allocated once
+	counts  [nActions][nKinds]atomic.Int64
+	// unframed counts connections the framer gave up on.
+	unframed atomic.Int64
 }
 
 type inbox struct {
@@ -137,60 +152,91 @@ type inbox struct {
 // in a batch, and a reply to one forgotten is of kind "reply".
 const maxInboxes = 1 << 14
 
-func (s *raftState) count(what string, kind RaftKind) {
-	s.mu.Lock()
-	if s.counts == nil {
-		s.counts = map[string]int64{}
+func (s *raftState) add(action int, kind RaftKind) {
+	if i := slices.Index(RaftKinds[:], kind); i >= 0 {
+		s.counts[action][i].Add(1)
 	}
-	s.counts[what+" "+string(kind)]++
-	s.mu.Unlock()
 }
+
+func (s *raftState) stats() map[string]int64 {
+	out := map[string]int64{}
+	for a := range s.counts {
+		for k := range s.counts[a] {
+			if n := s.counts[a][k].Load(); n > 0 {
+				out[actionNames[a]+" "+string(RaftKinds[k])] = n
+			}
+		}
+	}
+	if n := s.unframed.Load(); n > 0 {
+		out["unframed connection"] = n
+	}
+	return out
+}
+
+// intern returns the group named b, allocating it once; the caller holds
+// mu.
+func (s *raftState) intern(b []byte) string {
+	if g, ok := s.groups[string(b)]; ok {
+		return g
+	}
+	if s.groups == nil || len(s.groups) >= maxInboxes {
+		s.groups = map[string]string{}
+	}
+	g := string(b)
+	s.groups[g] = g
+	return g
+}
+
+var nrgPrefix = []byte("$NRG.")
 
 // classify names a message's group and kind, and learns the inbox its
 // reply goes to. ok is false for a message that is not Raft's.
 func (s *raftState) classify(u *unit) (group string, kind RaftKind, ok bool) {
 	sub := u.subject
-	if !strings.HasPrefix(sub, "$NRG.") {
+	if !bytes.HasPrefix(sub, nrgPrefix) {
 		return "", "", false
 	}
-	prefix, rest, _ := strings.Cut(sub[len("$NRG."):], ".")
+	prefix, name, _ := bytes.Cut(sub[len(nrgPrefix):], []byte("."))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch prefix {
+	switch string(prefix) {
 	case "V":
-		group, kind = rest, KindVote
+		group, kind = s.intern(name), KindVote
 	case "AE":
-		group, kind = rest, KindAppend
+		group, kind = s.intern(name), KindAppend
 		if len(u.head) >= aeHeaderLen && u.head[40] == 0 && u.head[41] == 0 {
 			kind = KindHeartbeat
 		}
 	case "P":
-		group, kind = rest, KindProposal
+		group, kind = s.intern(name), KindProposal
 	case "RP":
-		group, kind = rest, KindRemovePeer
+		group, kind = s.intern(name), KindRemovePeer
 	default:
-		in := s.inboxes[sub]
+		in := s.inboxes[string(sub)]
 		group, kind = in.group, in.kind
 		if kind == "" {
 			kind = replyKind(sub, "")
 		}
 	}
-	if u.reply != "" && group != "" {
-		if len(s.inboxes) >= maxInboxes || s.inboxes == nil {
-			s.inboxes = map[string]inbox{}
+	if len(u.reply) > 0 && group != "" {
+		rk := replyKind(u.reply, kind)
+		if in, ok := s.inboxes[string(u.reply)]; !ok || in != (inbox{group, rk}) {
+			if len(s.inboxes) >= maxInboxes || s.inboxes == nil {
+				s.inboxes = map[string]inbox{}
+			}
+			s.inboxes[string(u.reply)] = inbox{group, rk}
 		}
-		s.inboxes[u.reply] = inbox{group, replyKind(u.reply, kind)}
 	}
 	return group, kind, true
 }
 
 // replyKind is the kind of a message to subject, a reply to a message of
 // kind of.
-func replyKind(subject string, of RaftKind) RaftKind {
+func replyKind(subject []byte, of RaftKind) RaftKind {
 	switch {
-	case strings.HasPrefix(subject, "$NRG.CR."):
+	case bytes.HasPrefix(subject, []byte("$NRG.CR.")):
 		return KindCatchup
-	case strings.HasPrefix(subject, "$NRG.CP."):
+	case bytes.HasPrefix(subject, []byte("$NRG.CP.")):
 		return KindCatchupReply
 	case of == KindVote:
 		return KindVoteReply
@@ -233,10 +279,16 @@ type framedPump struct {
 	dup     []byte
 	failed  bool
 	counted bool
+	// out gathers what passes at once from one read, so that it goes out
+	// in one write, as the plain pump's does.
+	out []byte
+	// pieceFn is piece as a func value, made once.
+	pieceFn func(piece)
 }
 
 func (l *Link) pumpFramed(c *conn, dst, src net.Conn, d *direction, forward bool) {
 	p := &framedPump{l: l, c: c, dst: dst, d: d, forward: forward}
+	p.pieceFn = p.piece
 	buf := bufPool.Get().(*[bufSize]byte)
 	defer func() {
 		if p.line != nil {
@@ -253,10 +305,11 @@ func (l *Link) pumpFramed(c *conn, dst, src net.Conn, d *direction, forward bool
 			if !d.throttle(c.ctx, n) {
 				return
 			}
-			p.f.feed(buf[:n], p.piece)
+			p.f.feed(buf[:n], p.pieceFn)
+			p.flush()
 			if p.f.lost && !p.counted {
 				p.counted = true
-				l.raft.count("unframed", "connection")
+				l.raft.unframed.Add(1)
 			}
 			if p.failed {
 				return
@@ -305,7 +358,7 @@ func (p *framedPump) judge(u *unit) {
 		return
 	}
 	p.group, p.kind = group, kind
-	p.l.raft.count("seen", kind)
+	p.l.raft.add(actSeen, kind)
 	rule := p.l.rule.Load()
 	if !rule.applies(group, kind, p.forward) {
 		return
@@ -313,17 +366,17 @@ func (p *framedPump) judge(u *unit) {
 	p.act = rule.Action
 	switch rule.Action {
 	case ActDrop:
-		p.l.raft.count("dropped", kind)
+		p.l.raft.add(actDropped, kind)
 	case ActDelay:
 		p.delay = (&latency{rule.Delay, rule.Jitter}).sample()
-		p.l.raft.count("delayed", kind)
+		p.l.raft.add(actDelayed, kind)
 	case ActDuplicate:
 		if u.size > maxDuplicate {
 			p.act = ""
-			p.l.raft.count("too-big-to-duplicate", kind)
+			p.l.raft.add(actTooBig, kind)
 			return
 		}
-		p.l.raft.count("duplicated", kind)
+		p.l.raft.add(actDuplicated, kind)
 	}
 }
 
@@ -364,9 +417,10 @@ func (p *framedPump) emit(b []byte, extra time.Duration) {
 		}
 	}
 	if !delaying {
-		if !p.d.write(p.c.ctx, p.dst, b) {
-			p.failed = true
-		}
+		p.out = append(p.out, b...)
+		return
+	}
+	if p.flush(); p.failed {
 		return
 	}
 	if p.line == nil {
@@ -387,8 +441,26 @@ func (p *framedPump) emit(b []byte, extra time.Duration) {
 	}
 }
 
+// flush writes what passed at once since the last flush.
+func (p *framedPump) flush() {
+	if len(p.out) == 0 || p.failed {
+		return
+	}
+	if !p.d.write(p.c.ctx, p.dst, p.out) {
+		p.failed = true
+	}
+	if cap(p.out) > 4*bufSize {
+		p.out = nil // a duplicated large message grew it: let it go
+	} else {
+		p.out = p.out[:0]
+	}
+}
+
 // end passes on the end of the stream after everything before it.
 func (p *framedPump) end(rerr error) {
+	if p.flush(); p.failed {
+		return
+	}
 	if p.line == nil {
 		p.d.end(p.c, p.dst, rerr)
 		return

@@ -3,8 +3,6 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
-	"strconv"
-	"strings"
 )
 
 // The route protocol, as a framed link reads it. Between servers every
@@ -31,12 +29,14 @@ const (
 	aeHeaderLen = 42
 )
 
-// unit is one route protocol unit, as much as its first bytes tell.
+// unit is one route protocol unit, as much as its first bytes tell. Its
+// byte fields point into the framer's buffer: valid until the unit ends.
 type unit struct {
-	verb    string // RMSG, HMSG, PING, INFO, RS+, ...
-	account string
-	subject string
-	reply   string
+	verb    []byte // RMSG, HMSG, PING, INFO, RS+, ...
+	msg     bool   // RMSG or HMSG: a payload follows
+	account []byte // empty on a route pinned to one account
+	subject []byte
+	reply   []byte
 	// size is the payload's length (without its CRLF); 0 for a bare line.
 	size int
 	// hdr is the length of an HMSG's headers, which come before the body.
@@ -46,58 +46,102 @@ type unit struct {
 	head []byte
 }
 
-// isMsg reports whether the unit carries a payload.
-func (u *unit) isMsg() bool { return u.verb == "RMSG" || u.verb == "HMSG" }
+// maxArgs is how many arguments of a message line are kept: the first
+// few (account, subject, reply) and the sizes at the end are all that
+// matter; queue names in between are skipped.
+const maxArgs = 6
 
-// parseLine reads a control line (without its line end) into u. It reports
-// false for a message line it cannot read, after which the stream cannot be
-// framed.
+// parseLine reads a control line (without its line end) into u, without
+// allocating. It reports false for a message line it cannot read, after
+// which the stream cannot be framed.
 func parseLine(line []byte, u *unit) bool {
 	*u = unit{}
-	args := bytes.Fields(line)
-	if len(args) == 0 {
+	var args [maxArgs][]byte
+	var last [2][]byte // the last two arguments
+	n := 0
+	for i := 0; i < len(line); {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		start := i
+		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+			i++
+		}
+		if start == i {
+			break
+		}
+		if n < maxArgs {
+			args[n] = line[start:i]
+		}
+		last[0], last[1] = last[1], line[start:i]
+		n++
+	}
+	if n == 0 {
 		return true // a blank line is a unit of its own
 	}
-	u.verb = string(bytes.ToUpper(args[0]))
-	if !u.isMsg() {
+	verb := args[0]
+	u.verb = verb
+	hmsg := len(verb) == 4 && (verb[0]|0x20) == 'h' && bytes.EqualFold(verb, []byte("HMSG"))
+	u.msg = hmsg || (len(verb) == 4 && bytes.EqualFold(verb, []byte("RMSG")))
+	if !u.msg {
 		return true
 	}
-	args = args[1:]
+	return parseMsgArgs(args[1:min(n, maxArgs)], last, n-1, hmsg, u)
+}
+
+// parseMsgArgs reads a message line's arguments (nargs of them; the first
+// few in args, the last two in last) into u.
+func parseMsgArgs(args [][]byte, last [2][]byte, nargs int, hmsg bool, u *unit) bool {
 	sizes := 1
-	if u.verb == "HMSG" {
+	if hmsg {
 		sizes = 2
 	}
-	if len(args) < 1+sizes {
+	if nargs < 1+sizes {
 		return false
 	}
-	n, err := strconv.Atoi(string(args[len(args)-1]))
-	if err != nil || n < 0 || n > 1<<30 {
+	size, ok := atoi(last[1])
+	if !ok || size > 1<<30 {
 		return false
 	}
-	u.size = n
-	if sizes == 2 {
-		h, err := strconv.Atoi(string(args[len(args)-2]))
-		if err != nil || h < 0 || h > n {
+	u.size = size
+	if hmsg {
+		h, ok := atoi(last[0])
+		if !ok || h > size {
 			return false
 		}
 		u.hdr = h
 	}
-	rest := args[:len(args)-sizes]
+	rest := args[:min(len(args), nargs-sizes)]
 	// A raft subject names itself; otherwise the first argument is the
 	// account when there are two or more before the sizes.
 	switch {
 	case len(rest) >= 2 && !isRaftSubject(rest[0]) && len(rest[1]) > 0 && rest[1][0] != '+' && rest[1][0] != '|':
-		u.account, u.subject, rest = string(rest[0]), string(rest[1]), rest[2:]
+		u.account, u.subject, rest = rest[0], rest[1], rest[2:]
 	default:
-		u.subject, rest = string(rest[0]), rest[1:]
+		u.subject, rest = rest[0], rest[1:]
 	}
 	switch {
-	case len(rest) >= 2 && string(rest[0]) == "+":
-		u.reply = string(rest[1])
-	case len(rest) == 1 && string(rest[0]) != "|":
-		u.reply = string(rest[0])
+	case len(rest) >= 2 && len(rest[0]) == 1 && rest[0][0] == '+':
+		u.reply = rest[1]
+	case len(rest) == 1 && !(len(rest[0]) == 1 && rest[0][0] == '|'):
+		u.reply = rest[0]
 	}
 	return true
+}
+
+// atoi reads a non-negative decimal without allocating.
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 func isRaftSubject(s []byte) bool { return bytes.HasPrefix(s, []byte("$NRG.")) }
@@ -172,7 +216,7 @@ func (f *framer) line(p []byte, out func(piece)) []byte {
 		f.giveUp(out)
 		return p
 	}
-	if !f.u.isMsg() {
+	if !f.u.msg {
 		out(piece{b: f.buf, u: &f.u, first: true, last: true})
 		f.buf = f.buf[:0]
 		return p
@@ -180,7 +224,7 @@ func (f *framer) line(p []byte, out func(piece)) []byte {
 	f.state, f.left = inHead, f.u.size+2
 	// Append entries, and the catch-up messages that carry them, have
 	// their entries read as they pass.
-	f.ae = aeScan{done: !strings.HasPrefix(f.u.subject, "$NRG.AE.") && !strings.HasPrefix(f.u.subject, "$NRG.CR.")}
+	f.ae = aeScan{done: !bytes.HasPrefix(f.u.subject, []byte("$NRG.AE.")) && !bytes.HasPrefix(f.u.subject, []byte("$NRG.CR."))}
 	return p
 }
 
@@ -235,9 +279,12 @@ func (f *framer) giveUp(out func(piece)) {
 // aeScan reads an append entry's entry count and entry types from its body
 // as it streams past, holding at most a few bytes between reads.
 type aeScan struct {
-	pos     int // bytes of the body seen
-	count   int
-	types   []byte
+	pos   int // bytes of the body seen
+	count int
+	// types are the first entries' types (as many as fit), seen the
+	// number of entries whose types were read.
+	types   [16]byte
+	seen    int
 	hdr     [aeHeaderLen]byte
 	lenBuf  [4]byte
 	lenHave int
@@ -267,10 +314,13 @@ func (s *aeScan) feed(b []byte) {
 func (s *aeScan) entry(b []byte) []byte {
 	switch {
 	case s.inType:
-		s.types = append(s.types, b[0])
+		if s.seen < len(s.types) {
+			s.types[s.seen] = b[0]
+		}
+		s.seen++
 		s.inType = false
 		s.pos++
-		if len(s.types) == s.count {
+		if s.seen == s.count {
 			s.done = true
 		}
 		return b[1:]
@@ -295,4 +345,6 @@ func (s *aeScan) entry(b []byte) []byte {
 
 // entries returns the entry count and the types seen so far; complete
 // once the unit has passed.
-func (s *aeScan) entries() (count int, types []byte) { return s.count, s.types }
+func (s *aeScan) entries() (count int, types []byte) {
+	return s.count, s.types[:min(s.seen, len(s.types))]
+}

@@ -77,7 +77,7 @@ func frame(t *testing.T, stream []byte, sizes []int) ([]byte, []wantUnit) {
 				t.Fatalf("unit %d: first=%v while a unit is open=%v", len(units), p.first, open)
 			}
 			if p.first {
-				units = append(units, wantUnit{verb: p.u.verb, account: p.u.account, subject: p.u.subject, reply: p.u.reply, size: p.u.size})
+				units = append(units, wantUnit{verb: strings.ToUpper(string(p.u.verb)), account: string(p.u.account), subject: string(p.u.subject), reply: string(p.u.reply), size: p.u.size})
 			}
 			open = !p.last
 			if p.last {
@@ -156,4 +156,43 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// BenchmarkFramer frames a route stream of every kind of unit, read in
+// the proxy's chunks; the baseline in the same run is copying the bytes.
+func BenchmarkFramer(b *testing.B) {
+	// Small whole units, as a busy system route carries: heartbeats,
+	// append entries with a few entries, their replies, client messages.
+	var units bytes.Buffer
+	for units.Len() < 32<<10 {
+		units.Write(fmt.Appendf(nil, "RMSG $NRG.AE.S-R3F-abc $NRG.R.xyz %d\r\n%s\r\n", len(appendEntry(nil, 0)), appendEntry(nil, 0)))
+		units.Write(fmt.Appendf(nil, "RMSG $NRG.AE.S-R3F-abc $NRG.R.xyz %d\r\n%s\r\n", len(appendEntry([]byte{0, 0}, 150)), appendEntry([]byte{0, 0}, 150)))
+		units.WriteString("RMSG $NRG.R.xyz 25\r\n0123456789012345678901234\r\n")
+		units.WriteString("RMSG $G orders.1 + _INBOX.abc 128\r\n" + strings.Repeat("x", 128) + "\r\n")
+	}
+	stream := units.Bytes()
+	b.Run("copy", func(b *testing.B) {
+		dst := make([]byte, len(stream))
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(dst, stream)
+		}
+	})
+	b.Run("frame", func(b *testing.B) {
+		var f framer
+		var s raftState
+		var n int
+		out := func(p piece) {
+			if p.first && p.u != nil {
+				s.classify(p.u)
+			}
+			n += len(p.b)
+		}
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			f.feed(stream, out)
+		}
+	})
 }
