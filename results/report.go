@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -261,7 +262,7 @@ func RenderReport(dir string, test *TestInfo, res *checker.Result, ops []checker
 		}
 		for _, l := range w.Traffic {
 			fr.Traffic = append(fr.Traffic, trafficRow{Link: l.From + " → " + l.To, Fwd: l.BytesForward, Rev: l.BytesBackward, Conns: l.Accepted,
-				Silent: l.BytesForward == 0 && l.BytesBackward == 0})
+				Silent: l.BytesForward == 0 && l.BytesBackward == 0, Raft: raftActions(l.Raft)})
 		}
 		if w.End != nil {
 			fr.End = secs(*w.End)
@@ -382,7 +383,21 @@ type faultRow struct {
 	Traffic                                     []trafficRow
 }
 
+// raftActions words what a raft fault did on a link ("214 dropped
+// append, 30 dropped heartbeat"), leaving out what merely passed.
+func raftActions(counts map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		if !strings.HasPrefix(k, "seen ") {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 type trafficRow struct {
+	// Raft is what a raft fault did to the link's Raft messages.
+	Raft            string
 	Link            string
 	Fwd, Rev, Conns int64
 	Silent          bool
@@ -511,8 +526,8 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 <section id="faults"><h2>Faults</h2>{{if .Faults}}<table>
 <tr><th>fault</th><th>in place</th><th>healed</th><th>first failure after it began</th><th>ok during</th><th>ok after heal</th><th>first ok after heal</th></tr>
 {{range .Faults}}<tr class="fault"><td>{{.Desc}}{{if .Notes}}<br><small>{{.Notes}}</small>{{end}}{{if .Traffic}}<details><summary>traffic while it held</summary><table>
-<tr><th>link (dialer → dialed)</th><th>bytes →</th><th>bytes ←</th><th>new conns</th></tr>
-{{range .Traffic}}<tr{{if .Silent}} class="unk"{{end}}><td>{{.Link}}</td><td>{{.Fwd}}</td><td>{{.Rev}}</td><td>{{.Conns}}</td></tr>{{end}}</table></details>{{end}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.FirstFail}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
+<tr><th>link (dialer → dialed)</th><th>bytes →</th><th>bytes ←</th><th>new conns</th><th>Raft messages acted on</th></tr>
+{{range .Traffic}}<tr{{if .Silent}} class="unk"{{end}}><td>{{.Link}}</td><td>{{.Fwd}}</td><td>{{.Rev}}</td><td>{{.Conns}}</td><td>{{.Raft}}</td></tr>{{end}}</table></details>{{end}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.FirstFail}}</td><td>{{.OKDuring}}</td><td>{{.OKAfter}}</td><td>{{.FirstOK}}</td></tr>
 {{end}}</table>{{else}}<p>No faults were injected.</p>{{end}}</section>
 {{range .Checkers}}<section class="checker" id="checker-{{.Name}}"><h2>Checker {{.Name}}: <span class="{{if eq .Verdict "valid"}}ok{{else if eq .Verdict "invalid"}}bad{{else}}unk{{end}}">{{.Verdict}}</span></h2>
 {{range .Check.Notes}}<p class="unk">{{.}}</p>{{end}}

@@ -23,8 +23,13 @@ func TestRaftIsolationKeepsRoutes(t *testing.T) {
 	store := t.TempDir()
 	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--nemesis", "raft", "--raft-faults", "isolate", "--targets", "leader",
 		"--read-mode", "none", "--time-limit", "30s", "--nemesis-interval", "10s", "--seed", "3")
-	res := loadResults(t, runDir(t, store))
+	dir := runDir(t, store)
+	res := loadResults(t, dir)
 	raftValidOrKnown(t, r, res)
+	// The report says, per link, what the fault dropped.
+	if page, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !strings.Contains(string(page), " dropped heartbeat") {
+		t.Errorf("the report does not list the dropped heartbeats per link (%v)", err)
+	}
 	var found bool
 	for _, f := range res.Faults {
 		if f.F != nemesis.FaultRaft {
