@@ -3,7 +3,6 @@ package compare
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 
 	"github.com/jetsam-dev/jetsam"
@@ -34,27 +33,13 @@ func runSide(ctx context.Context, cfg jetsam.Config, side, scenario, compareDir 
 			r.Error = err.Error()
 		}
 		if out != nil {
-			r.Dir = relTo(compareDir, out.Dir)
+			r.Dir = results.RelTo(compareDir, out.Dir)
 		}
 		return r
 	}
-	r.CompareRun = results.RunOf(side, scenario, cfg.Seed, relTo(compareDir, out.Dir), out.ExitCode(), out.Result)
+	r.CompareRun = results.RunOf(side, scenario, cfg.Seed, results.RelTo(compareDir, out.Dir), out.ExitCode(), out.Result)
 	if out.Test != nil && out.Test.Server != nil {
 		r.reported = out.Test.Server.Summary()
 	}
 	return r
-}
-
-// relTo is path relative to base when it can be, so a comparison folder
-// moved with its runs still finds them.
-func relTo(base, path string) string {
-	ab, err1 := filepath.Abs(base)
-	ap, err2 := filepath.Abs(path)
-	if err1 != nil || err2 != nil {
-		return path
-	}
-	if rel, err := filepath.Rel(ab, ap); err == nil {
-		return rel
-	}
-	return path
 }

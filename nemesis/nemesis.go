@@ -108,6 +108,11 @@ func (n *Nemesis) schedule(ctx context.Context, faults []string, rng *rand.Rand,
 	for k := 0; ; k++ {
 		at := start.Add(time.Duration(2*k+1) * interval)
 		if hasDeadline && deadline.Sub(at) < interval+2*interval/5 {
+			if k == 0 {
+				// A run without a single fault would pass for a tested one.
+				n.o.Logf("nemesis: no fault of %s fits in the main phase: the first needs %s of quiet, %s of fault and %s of recovery; make --time-limit longer or --nemesis-interval shorter",
+					strings.Join(faults, ","), interval+offset, interval, 2*interval/5)
+			}
 			<-ctx.Done()
 			return
 		}

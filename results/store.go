@@ -133,3 +133,17 @@ func ResolveHistory(path string) (historyPath, runDir string, err error) {
 	}
 	return h, path, nil
 }
+
+// RelTo is path relative to base when it can be, so a folder of runs
+// (a comparison's, a battery's) moved with its runs still finds them.
+func RelTo(base, path string) string {
+	ab, err1 := filepath.Abs(base)
+	ap, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(ab, ap); err == nil {
+		return rel
+	}
+	return path
+}

@@ -225,6 +225,9 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--nemesis", "raft", "--raft-groups", "all-of-them"}, "--raft-groups \"all-of-them\" is not one of"},
 		{[]string{"run", "--nemesis", "raft", "--route-tls"}, "--nemesis raft reads the route protocol, which --route-tls and --route-compression hide"},
 		{[]string{"run", "--nemesis", "raft", "--raft-trigger", "coup"}, "--raft-trigger \"coup\" names no append entry type"},
+		{[]string{"cases", "run", "--store", store, "bit-rot-9999"}, "there is no case \"bit-rot-9999\""},
+		{[]string{"cases", "run", "--store", store, "--runs", "0"}, "--runs must be between 1 and 100"},
+		{[]string{"cases", "explain"}, "unknown cases command \"explain\""},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

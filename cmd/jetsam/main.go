@@ -39,6 +39,7 @@ Usage:
   jetsam compare [flags]      run a baseline and a candidate server on the same seeds, side by side
   jetsam soak [flags]         repeated runs with fresh seeds and rotating fault mixes, for a nightly
   jetsam scenarios            list the named scenarios (saved sets of run flags)
+  jetsam cases [run NAME...]  list, or run, the battery of known NATS bugs: each on a release that had it and one that fixed it
   jetsam node --config FILE   run one embedded nats-server (used by run)
   jetsam agent                run one node and its links on a remote host, driven over SSH (used by run)
   jetsam version              print versions
@@ -83,6 +84,8 @@ func realMain(args []string, stdout, stderr io.Writer) (code int) {
 		code, err = cmdSoak(args[1:], stdout, stderr)
 	case "scenarios":
 		code, err = cmdScenarios(args[1:], stdout)
+	case "cases":
+		code, err = cmdCases(args[1:], stdout, stderr)
 	case "node":
 		code, err = cmdNode(args[1:], stderr)
 	case "agent":
