@@ -12,7 +12,7 @@ var battery = []Case{
 		Demonstrates: "the power-loss fault drops exactly the writes the OS had not synced, and the log checker " +
 			"sees acknowledged appends missing or their sequences reused",
 		Flags: []string{"--workload", "log", "--read-mode", "none", "--nemesis", "power-loss", "--targets", "all",
-			"--writeback", "5s", "--nemesis-interval", "15s", "--time-limit", "40s"},
+			"--writeback", "5s", "--nemesis-interval", "15s", "--time-limit", "40s", "--recover-timeout", "20s"},
 		Affected: Side{Flags: []string{"--sync-interval", "default"}},
 		Fixed:    Side{Flags: []string{"--sync-interval", "always"}},
 		Kinds:    []string{"lost", "duplicate-sequence"},
