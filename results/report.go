@@ -147,6 +147,10 @@ func CheckFormat(ctx context.Context, path, format string, opts checker.Options)
 			res.Checkers[checker.CheckerLogs] = logs
 			res.Valid = checker.Merge(res.Valid, logs.Valid)
 		}
+		if a := checkAssertions(dir, opts); a != nil {
+			res.Checkers[checker.CheckerAssertions] = a
+			res.Valid = checker.Merge(res.Valid, a.Valid)
+		}
 	}
 	return res, nil
 }
