@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,9 +79,13 @@ func TestServerAssertions(t *testing.T) {
 			t.Errorf("anomaly %+v, want an assertion on a node naming %q at stream.go", a, plantedMessage)
 		}
 	}
-	if !strings.Contains(string(ti.Config), `"server_assertions":true`) || !strings.HasSuffix(ti.Server.Identity, "+assertions") {
-		t.Errorf("test.json config %s, identity %q: want server_assertions and a +assertions build", ti.Config, ti.Server.Identity)
+	var cfg struct {
+		ServerAssertions bool `json:"server_assertions"`
 	}
+	if err := json.Unmarshal(ti.Config, &cfg); err != nil || !cfg.ServerAssertions || !strings.HasSuffix(ti.Server.Identity, "+assertions") {
+		t.Errorf("test.json config %s (%v), identity %q: want server_assertions and a +assertions build", ti.Config, err, ti.Server.Identity)
+	}
+	t.Logf("planted: %s", c.Anomalies[0].Explanation)
 	page, _ := os.ReadFile(filepath.Join(dir, results.ReportFile))
 	if !strings.Contains(string(page), plantedMessage) {
 		t.Errorf("report.html does not show the failed assertion")
@@ -94,6 +99,9 @@ func TestServerAssertions(t *testing.T) {
 	c = res.Checkers[checker.CheckerAssertions]
 	if c == nil || c.Valid != checker.Valid || c.Counts["passed"] == 0 || c.Counts["files"] != 3 {
 		t.Fatalf("clean run: assertions checker %+v, want valid, 3 files, the planted assertion passed", c)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, results.NodesDir, "n1", results.AssertionsFile)); err == nil && len(b) < 8<<10 {
+		t.Logf("clean run, n1's %s:\n%s", results.AssertionsFile, b)
 	}
 	if ti := readTest(t, dir); !ti.Server.Cached {
 		t.Errorf("the second run built the server again: %+v", ti.Server)

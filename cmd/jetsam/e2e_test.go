@@ -117,7 +117,8 @@ func copyRun(t *testing.T, dir string) string {
 	cp := t.TempDir()
 	files := []string{results.HistoryFile, results.TestFile, results.ResultsFile}
 	logs, _ := filepath.Glob(filepath.Join(dir, results.NodesDir, "*", "*.log"))
-	for _, l := range logs {
+	asserts, _ := filepath.Glob(filepath.Join(dir, results.NodesDir, "*", results.AssertionsFile))
+	for _, l := range append(logs, asserts...) {
 		rel, _ := filepath.Rel(dir, l)
 		files = append(files, rel)
 	}
