@@ -48,6 +48,10 @@ type Config struct {
 	ServerVersion string `json:"server_version,omitempty"`
 	ServerSrc     string `json:"server_src,omitempty"`
 	ServerBin     string `json:"server_bin,omitempty"`
+	// ServerAssertions builds the server (a version or a source tree) with
+	// nats-server's Antithesis SDK assertions compiled in; each node writes
+	// them to its folder, and a failed one is an anomaly.
+	ServerAssertions bool `json:"server_assertions,omitempty"`
 	// Hosts, when set, run the nodes on remote hosts over SSH, one node per
 	// host ("user@host[:port]"); SSHKey (empty: the SSH agent), KnownHosts
 	// (empty: ~/.ssh/known_hosts) and SSHInsecure (no host key check) say
@@ -241,6 +245,9 @@ func (c *Config) validateServer() error {
 			return err
 		}
 	}
+	if err := c.validateAssertions(); err != nil {
+		return err
+	}
 	if nemesis.NeedsFramedRoutes(c.Nemesis) && (c.RouteTLS || (c.RouteCompression != "" && c.RouteCompression != "off" && c.RouteCompression != "accept")) {
 		return fmt.Errorf("--nemesis raft reads the route protocol, which --route-tls and --route-compression hide: drop them (raft faults turn compression off)")
 	}
@@ -251,6 +258,22 @@ func (c *Config) validateServer() error {
 		if d, err := time.ParseDuration(c.SyncInterval); err != nil || d <= 0 {
 			return fmt.Errorf("--sync-interval %q is not default, always, or a positive duration such as 1s", c.SyncInterval)
 		}
+	}
+	return nil
+}
+
+// validateAssertions: assertions are compiled in by a build of jetsam's own,
+// and read from the nodes' folders on this machine.
+func (c *Config) validateAssertions() error {
+	switch {
+	case !c.ServerAssertions:
+		return nil
+	case c.ServerBin != "":
+		return fmt.Errorf("--server-assertions needs a server jetsam builds, not --server-bin: use --server-version or --server-src")
+	case c.ServerVersion == "" && c.ServerSrc == "":
+		return fmt.Errorf("--server-assertions needs a server jetsam builds, not the embedded one: add --server-version or --server-src")
+	case len(c.Hosts) > 0:
+		return fmt.Errorf("--server-assertions cannot be used with remote hosts yet: the nodes' assertion files are not collected from them")
 	}
 	return nil
 }

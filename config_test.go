@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jetsam-dev/jetsam/nemesis"
+	"github.com/jetsam-dev/jetsam/node"
+	"github.com/jetsam-dev/jetsam/results"
 )
 
 func TestNormalizeFaultsAndConcurrency(t *testing.T) {
@@ -52,5 +54,12 @@ func TestValidateNamesTheFlag(t *testing.T) {
 	c.Normalize()
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+// The nodes write their assertions where the checker reads them.
+func TestAssertionsFileIsOneName(t *testing.T) {
+	if node.AssertionsFile != results.AssertionsFile {
+		t.Fatalf("nodes write %s, the checker reads %s", node.AssertionsFile, results.AssertionsFile)
 	}
 }

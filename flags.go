@@ -75,6 +75,7 @@ func serverParams() []Param {
 		server("server-version", build.Version, "run nodes of this released nats-server (e.g. v2.12.1), built once from the Go module proxy and cached (needs the go command)", func(c *Config) *string { return &c.ServerVersion }),
 		server("server-src", build.Src, "run nodes built from this nats-server source tree, cached by its commit and a hash of uncommitted changes (needs the go command)", func(c *Config) *string { return &c.ServerSrc }),
 		server("server-bin", build.Bin, "run nodes with this nats-server binary (default: the server embedded in jetsam)", func(c *Config) *string { return &c.ServerBin }),
+		param.BoolOf("server-assertions", "build the server (--server-version or --server-src) with nats-server's Antithesis SDK assertions (tag "+build.AssertionsTag+", cached apart); a failed assertion makes the run invalid", func(c *Config) *bool { return &c.ServerAssertions }),
 	}
 }
 

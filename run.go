@@ -221,7 +221,7 @@ func (r *runner) setup(ctx context.Context) error {
 // startCluster builds or finds the server under test and starts the nodes.
 func (r *runner) startCluster(ctx context.Context) error {
 	cfg := r.cfg
-	srv, err := build.Prepare(ctx, cfg.Server(), build.Options{Self: cfg.NodeCommand, EmbeddedVersion: node.ServerVersion, Log: r.logf})
+	srv, err := build.Prepare(ctx, cfg.Server(), build.Options{Self: cfg.NodeCommand, EmbeddedVersion: node.ServerVersion, Log: r.logf, Assertions: cfg.ServerAssertions})
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (r *runner) startCluster(ctx context.Context) error {
 		Nodes: cfg.Nodes, Dir: filepath.Join(r.dir, results.NodesDir), BasePort: cfg.BasePort,
 		Command: srv.Command, Jetsam: cfg.NodeCommand[:1], ServerVersion: srv.Version, SyncInterval: syncInterval(cfg.SyncInterval),
 		PowerLoss: nemesis.NeedsVolatileDisks(cfg.Nemesis), FrameRoutes: nemesis.NeedsFramedRoutes(cfg.Nemesis), Writeback: time.Duration(cfg.Writeback),
-		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS,
+		RouteCompression: cfg.RouteCompression, RoutePoolSize: cfg.RoutePoolSize, RouteTLS: cfg.RouteTLS, Assertions: srv.Assertions,
 	})
 	if err != nil {
 		return fmt.Errorf("could not start the cluster: %w", err)

@@ -47,7 +47,7 @@ type OpSpec struct {
 var workloadChecks = []WorkloadCheck{kvCheck, logCheck, queueCheck, registerCheck, appendKVCheck}
 
 // Checks that judge a run as a whole, after the workloads'.
-var runChecks = []string{CheckerRecovery, CheckerLogs}
+var runChecks = []string{CheckerRecovery, CheckerLogs, CheckerAssertions}
 
 // Names lists every checker a result can hold, in the order people read
 // them: a results.json naming another was written by a different jetsam.

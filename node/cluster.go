@@ -66,6 +66,9 @@ type Options struct {
 	// FrameRoutes makes every route link read the route protocol from its
 	// first byte, for raft faults; route compression is then off.
 	FrameRoutes bool
+	// Assertions makes every node write the Antithesis SDK assertions it
+	// evaluates to its folder's AssertionsFile (local nodes only).
+	Assertions bool
 }
 
 // Cluster is a running set of nodes and the proxies between them.
@@ -111,6 +114,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			// asks for compression: say off, so no peer can.
 			o.RouteCompression = "off"
 		}
+	}
+	if o.Assertions && o.Hosts != nil {
+		return nil, errors.New("server assertions are written on the node's own machine: they cannot be collected from remote hosts yet")
 	}
 	if len(o.Jetsam) == 0 {
 		o.Jetsam = o.Command[:1]
@@ -183,6 +189,7 @@ func (c *Cluster) startLocal(o Options) error {
 			Name: name, ClientPort: ports[3*i], ClusterPort: ports[3*i+1], HTTPPort: ports[3*i+2],
 			Dir: filepath.Join(o.Dir, name), SyncInterval: o.SyncInterval,
 			Compression: o.RouteCompression, PoolSize: o.RoutePoolSize, ServerVersion: o.ServerVersion,
+			Assertions: o.Assertions,
 		}
 	}
 	if o.RouteTLS {

@@ -56,7 +56,18 @@ type Spec struct {
 	ServerVersion string
 	// TLS, when set, makes every route mutual TLS with these files.
 	TLS *TLSFiles
+	// Assertions makes the node write the Antithesis SDK assertions it
+	// evaluates to AssertionsPath (a server built with them compiled in).
+	Assertions bool
 }
+
+// AssertionsEnv is the environment variable naming the file a nats-server
+// built with the Antithesis SDK (and without its native library) appends
+// its assertion events to, one JSON object a line.
+const AssertionsEnv = "ANTITHESIS_SDK_LOCAL_OUTPUT"
+
+// AssertionsFile is the name of that file in the node's folder.
+const AssertionsFile = "assertions.jsonl"
 
 // Server is the server_name the node runs under.
 func (s Spec) Server() string {
@@ -70,6 +81,9 @@ func (s Spec) ConfigPath() string { return filepath.Join(s.Dir, "nats.conf") }
 func (s Spec) LogPath() string    { return filepath.Join(s.Dir, "nats.log") }
 func (s Spec) StderrPath() string { return filepath.Join(s.Dir, "stderr.log") }
 func (s Spec) DataDir() string    { return filepath.Join(s.Dir, "data") }
+func (s Spec) AssertionsPath() string {
+	return filepath.Join(s.Dir, AssertionsFile)
+}
 func (s Spec) ClientAddr() string { return s.addr(s.ClientPort) }
 func (s Spec) ClientURL() string  { return "nats://" + s.ClientAddr() }
 func (s Spec) ClusterAddr() string {

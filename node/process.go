@@ -85,6 +85,9 @@ func (n *Node) Start() error {
 	args := append(append([]string{}, n.Command[1:]...), "--config", n.Spec.ConfigPath())
 	cmd := exec.Command(n.Command[0], args...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if n.Spec.Assertions {
+		cmd.Env = append(os.Environ(), AssertionsEnv+"="+n.Spec.AssertionsPath())
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		stderr.Close()

@@ -147,6 +147,10 @@ func CheckFormat(ctx context.Context, path, format string, opts checker.Options)
 			res.Checkers[checker.CheckerLogs] = logs
 			res.Valid = checker.Merge(res.Valid, logs.Valid)
 		}
+		if a := checkAssertions(dir, opts); a != nil {
+			res.Checkers[checker.CheckerAssertions] = a
+			res.Valid = checker.Merge(res.Valid, a.Valid)
+		}
 	}
 	return res, nil
 }
@@ -320,8 +324,8 @@ func checkerSections(res *checker.Result, ops []checker.Op, logs map[string][]lo
 			cs.Counts = append(cs.Counts, countRow{k, c.Counts[k]})
 		}
 		for i, a := range c.Anomalies {
-			row := anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; ")}
-			if i < logAnomalies && logs != nil {
+			row := anomalyRow{Anomaly: a, At: secs(a.Time), Faults: strings.Join(a.Faults, "; "), Timeless: a.Time == 0 && len(a.Ops) == 0}
+			if i < logAnomalies && logs != nil && !row.Timeless {
 				// History times count from the run's start; the logs
 				// carry UTC wall time.
 				row.Logs = linesAround(logs, zero.UTC().Add(time.Duration(a.Time)))
@@ -423,6 +427,9 @@ type anomalyRow struct {
 	At     string
 	Faults string
 	Logs   []nodeLines
+	// Timeless: found in a file without the run's clock (a node's log or
+	// assertions), with no operation involved, so no time or fault to show.
+	Timeless bool
 }
 
 type diagram struct {
@@ -531,8 +538,8 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 {{end}}</table>{{else}}<p>No faults were injected.</p>{{end}}</section>
 {{range .Checkers}}<section class="checker" id="checker-{{.Name}}"><h2>Checker {{.Name}}: <span class="{{if eq .Verdict "valid"}}ok{{else if eq .Verdict "invalid"}}bad{{else}}unk{{end}}">{{.Verdict}}</span></h2>
 {{range .Check.Notes}}<p class="unk">{{.}}</p>{{end}}
-{{if .Anomalies}}<h3>Anomalies</h3>{{range .Anomalies}}<div class="anomaly"><span class="kind">{{.Kind}}</span>{{if .Key}} · key {{.Key}}{{end}}{{if .Node}} · node {{.Node}}{{end}}{{if .ReadMode}} · {{.ReadMode}} read{{end}} · at {{.At}} · ops {{range $i, $o := .Ops}}{{if $i}}, {{end}}{{$o}}{{end}}
-<div>{{.Explanation}}</div>{{if .Faults}}<div>Active fault: {{.Faults}}</div>{{else}}<div>No fault was active.</div>{{end}}
+{{if .Anomalies}}<h3>Anomalies</h3>{{range .Anomalies}}<div class="anomaly"><span class="kind">{{.Kind}}</span>{{if .Key}} · key {{.Key}}{{end}}{{if .Node}} · node {{.Node}}{{end}}{{if .ReadMode}} · {{.ReadMode}} read{{end}}{{if not .Timeless}} · at {{.At}} · ops {{range $i, $o := .Ops}}{{if $i}}, {{end}}{{$o}}{{end}}{{end}}
+<div>{{.Explanation}}</div>{{if .Faults}}<div>Active fault: {{.Faults}}</div>{{else if not .Timeless}}<div>No fault was active.</div>{{end}}
 {{if .Logs}}<details class="logs"><summary>what the nodes logged around it</summary>{{range .Logs}}<h4>{{.Node}}</h4><pre>{{range .Lines}}{{.}}
 {{end}}{{if .More}}… {{.More}} more lines
 {{end}}</pre>{{end}}</details>{{end}}</div>{{end}}{{end}}

@@ -21,6 +21,9 @@ const (
 	ReportFile  = "report.html"
 	NodesDir    = "nodes"
 	LatestLink  = "latest"
+	// AssertionsFile, in a node's folder, holds the assertion events of a
+	// server built with assertions (node.AssertionsFile).
+	AssertionsFile = "assertions.jsonl"
 )
 
 // TimeFormat names run folders; it sorts in time order.

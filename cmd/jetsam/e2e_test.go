@@ -117,7 +117,8 @@ func copyRun(t *testing.T, dir string) string {
 	cp := t.TempDir()
 	files := []string{results.HistoryFile, results.TestFile, results.ResultsFile}
 	logs, _ := filepath.Glob(filepath.Join(dir, results.NodesDir, "*", "*.log"))
-	for _, l := range logs {
+	asserts, _ := filepath.Glob(filepath.Join(dir, results.NodesDir, "*", results.AssertionsFile))
+	for _, l := range append(logs, asserts...) {
 		rel, _ := filepath.Rel(dir, l)
 		files = append(files, rel)
 	}
@@ -215,6 +216,9 @@ func TestBadInputIsOneSentenceAndExit3(t *testing.T) {
 		{[]string{"run", "--store", store, "--server-bin", "/bin/true"}, "/bin/true is not a nats-server binary"},
 		{[]string{"run", "--store", store, "--server-bin", filepath.Join(store, "missing")}, "is not an executable file"},
 		{[]string{"run", "--server-version", "v2.12.8", "--server-bin", "/bin/true"}, "give at most one of --server-version, --server-src and --server-bin"},
+		{[]string{"run", "--server-assertions"}, "--server-assertions needs a server jetsam builds, not the embedded one"},
+		{[]string{"run", "--server-assertions", "--server-bin", "/bin/true"}, "--server-assertions needs a server jetsam builds, not --server-bin"},
+		{[]string{"run", "--server-assertions", "--server-version", "v2.12.8", "--host", "root@10.9.9.1,root@10.9.9.2,root@10.9.9.3"}, "--server-assertions cannot be used with remote hosts yet"},
 		{[]string{"run", "--scenario", "meteor-shower"}, "there is no scenario \"meteor-shower\""},
 		{[]string{"compare", "--baseline", "nightly"}, "--baseline: \"nightly\" is not a server"},
 		{[]string{"compare", "--candidate-flags", "--seed 1"}, "--candidate-flags may not set --seed"},

@@ -89,7 +89,15 @@ type Server struct {
 	Cached bool `json:"cached,omitempty"`
 	// BuildSeconds is how long preparing it took.
 	BuildSeconds float64 `json:"build_seconds"`
+	// Assertions: built with AssertionsTag, so its nodes write the
+	// Antithesis SDK assertions they evaluate.
+	Assertions bool `json:"assertions,omitempty"`
 }
+
+// AssertionsTag is the Go build tag that compiles nats-server's Antithesis
+// SDK assertions in. Without the SDK's native library they are written as
+// JSON lines to the file node.AssertionsEnv names.
+const AssertionsTag = "enable_antithesis_sdk"
 
 // Options are where builds go and what builds them.
 type Options struct {
@@ -102,6 +110,34 @@ type Options struct {
 	EmbeddedVersion string
 	// Log, if set, hears about a build that takes a while.
 	Log func(format string, args ...any)
+	// Assertions builds with AssertionsTag, cached apart from plain
+	// builds; only a version or a source tree can be built so.
+	Assertions bool
+}
+
+// cacheKind is the cache folder of a kind of build: plain and assertion
+// builds of one server never share a binary.
+func (o Options) cacheKind(kind string) string {
+	if o.Assertions {
+		return kind + "-assertions"
+	}
+	return kind
+}
+
+// tagArgs are the go command's arguments for the build tags.
+func (o Options) tagArgs() []string {
+	if o.Assertions {
+		return []string{"-tags", AssertionsTag}
+	}
+	return nil
+}
+
+// identity names a build of id, marking one with assertions.
+func (o Options) identity(id string) string {
+	if o.Assertions {
+		return id + "+assertions"
+	}
+	return id
 }
 
 // DefaultCacheDir is where builds are kept unless told otherwise.
@@ -123,6 +159,9 @@ func Prepare(ctx context.Context, spec Spec, o Options) (*Server, error) {
 	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
+	}
+	if o.Assertions && (spec.Kind == Embedded || spec.Kind == Bin || spec.Kind == "") {
+		return nil, fmt.Errorf("server assertions need a nats-server jetsam builds: use --server-version or --server-src, not the %s server", spec.String())
 	}
 	began := time.Now()
 	var s *Server
@@ -146,6 +185,7 @@ func Prepare(ctx context.Context, spec Spec, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.BuildSeconds = time.Since(began).Seconds()
+	s.Assertions = o.Assertions
 	return s, nil
 }
 
@@ -153,9 +193,9 @@ func prepareVersion(ctx context.Context, spec Spec, o Options) (*Server, error) 
 	if err := checkVersion(spec.Value); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(o.CacheDir, "version", spec.Value)
+	dir := filepath.Join(o.CacheDir, o.cacheKind("version"), spec.Value)
 	bin := filepath.Join(dir, "nats-server")
-	s := &Server{Spec: spec, Binary: bin, Command: []string{bin}, Version: strings.TrimPrefix(spec.Value, "v"), Identity: spec.Value}
+	s := &Server{Spec: spec, Binary: bin, Command: []string{bin}, Version: strings.TrimPrefix(spec.Value, "v"), Identity: o.identity(spec.Value)}
 	return s, cachedBuild(s, dir, "nats-server "+spec.Value, func(goBin string) error {
 		return buildVersion(ctx, goBin, spec.Value, dir, bin, o)
 	})
@@ -170,7 +210,8 @@ func buildVersion(ctx context.Context, goBin, version, dir, bin string, o Option
 	defer os.RemoveAll(tmp)
 	// go install of module@version builds in a temporary module of Go's own,
 	// with the release's own go.mod, so its dependency pins apply.
-	cmd := exec.CommandContext(ctx, goBin, "install", "-trimpath", "-ldflags", "-s -w", "github.com/nats-io/nats-server/v2@"+version)
+	args := append(append([]string{"install", "-trimpath"}, o.tagArgs()...), "-ldflags", "-s -w", "github.com/nats-io/nats-server/v2@"+version)
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Env = append(buildEnv(), "GOBIN="+tmp)
 	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()
@@ -234,9 +275,9 @@ func prepareSrc(ctx context.Context, spec Spec, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot identify the tree %s: %w", spec.Value, err)
 	}
-	dir := filepath.Join(o.CacheDir, "src", id)
+	dir := filepath.Join(o.CacheDir, o.cacheKind("src"), id)
 	bin := filepath.Join(dir, "nats-server")
-	s := &Server{Spec: Spec{Kind: Src, Value: root}, Binary: bin, Command: []string{bin}, Version: version, Identity: id}
+	s := &Server{Spec: Spec{Kind: Src, Value: root}, Binary: bin, Command: []string{bin}, Version: version, Identity: o.identity(id)}
 	return s, cachedBuild(s, dir, spec.Value, func(goBin string) error {
 		return buildSrc(ctx, goBin, spec.Value, root, id, bin, o)
 	})
@@ -246,7 +287,8 @@ func buildSrc(ctx context.Context, goBin, name, root, id, bin string, o Options)
 	dir := filepath.Dir(bin)
 	o.Log("jetsam: building nats-server from %s (build %s, cached in %s)", root, id, dir)
 	tmp := bin + ".tmp"
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X "+gitCommitVar+"="+id, "-o", tmp, ".")
+	args := append(append([]string{"build", "-trimpath", "-buildvcs=false"}, o.tagArgs()...), "-ldflags", "-s -w -X "+gitCommitVar+"="+id, "-o", tmp, ".")
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Env = buildEnv()
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

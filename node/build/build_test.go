@@ -185,3 +185,41 @@ func TestSourceTreeBuildIsCached(t *testing.T) {
 		t.Fatalf("a second change kept the identity %s (%v)", id, err)
 	}
 }
+
+// A build with assertions is cached apart from the plain build of the same
+// server and named apart; the embedded server and a given binary cannot
+// have them.
+func TestAssertionBuildsAreCachedApart(t *testing.T) {
+	cache := t.TempDir()
+	for _, kind := range []string{"version", "version-assertions"} {
+		dir := filepath.Join(cache, kind, "v2.12.8")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nats-server"), []byte(kind), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	spec := Spec{Kind: Version, Value: "v2.12.8"}
+	plain, err := Prepare(ctx, spec, Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAsserts, err := Prepare(ctx, spec, Options{CacheDir: cache, Assertions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plain.Cached || !withAsserts.Cached || plain.Binary == withAsserts.Binary || plain.Assertions || !withAsserts.Assertions ||
+		plain.Identity != "v2.12.8" || withAsserts.Identity != "v2.12.8+assertions" {
+		t.Fatalf("plain %+v, with assertions %+v", plain, withAsserts)
+	}
+	if b, _ := os.ReadFile(withAsserts.Binary); string(b) != "version-assertions" {
+		t.Fatalf("the assertions build is %s", withAsserts.Binary)
+	}
+	for _, s := range []Spec{{Kind: Embedded}, {Kind: Bin, Value: "/bin/true"}} {
+		if _, err := Prepare(ctx, s, Options{CacheDir: cache, Assertions: true}); err == nil || !strings.Contains(err.Error(), "server assertions need a nats-server jetsam builds") {
+			t.Errorf("%s with assertions: %v", s, err)
+		}
+	}
+}
