@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/jetsam-dev/jetsam/history"
 )
@@ -26,6 +27,10 @@ const (
 	KindFailedAppendVisible = "failed-append-visible"
 	KindDivergence          = "divergence"
 	KindReadMismatch        = "read-mismatch"
+	// KindDuplicateUnstored: an append answered as a duplicate of an
+	// earlier message with its message ID, when no message with it was
+	// ever stored.
+	KindDuplicateUnstored = "duplicate-unstored"
 )
 
 // CheckLog checks the stream log: the final log read through the leader
@@ -123,58 +128,33 @@ func finish(c *Check, anomalies []Anomaly, faults []FaultWindow, ops []Op, opts 
 	}
 }
 
-// checkFinalLog compares the acknowledged appends with the final log.
+// checkFinalLog compares the acknowledged appends with the final log. The
+// appends of one value (a first attempt and its resends with the same
+// message ID) are judged together.
 func checkFinalLog(appends []*Op, final *Op, counts map[string]int) []Anomaly {
 	var out []Anomaly
 	seqsOf := map[string][]uint64{}
 	for _, e := range final.Log {
 		seqsOf[e.Value] = append(seqsOf[e.Value], e.Seq)
 	}
-	byValue := map[string]*Op{}
-	for _, a := range appends {
-		if a.Value != nil {
-			byValue[*a.Value] = a
-		}
-	}
-	base := func(op *Op) Anomaly {
-		return Anomaly{Node: op.Node, Phase: history.PhaseFinal, Time: op.Call}
-	}
+	byValue := map[string][]*Op{}
+	var values []string // in the order of their first append
 	for _, a := range appends {
 		v := *a.Value
-		seqs := seqsOf[v]
-		switch {
-		case a.Type == history.OK && len(seqs) == 0:
-			an := base(a)
-			an.Kind, an.Ops = KindLost, []int{a.Index, final.Index}
-			an.Explanation = fmt.Sprintf("append of %s on %s, acknowledged at sequence %d at %s, is missing from the final log (%d messages, read through the leader)",
-				v, a.Node, a.Rev, seconds(a.Return), len(final.Log))
-			out = append(out, an)
-		case a.Type == history.OK && !slices.Contains(seqs, a.Rev):
-			an := base(a)
-			an.Kind, an.Ops = KindSequenceMismatch, []int{a.Index, final.Index}
-			an.Explanation = fmt.Sprintf("append of %s on %s was acknowledged at sequence %d, but the final log holds it at %v", v, a.Node, a.Rev, seqs)
-			out = append(out, an)
-		case a.Type == history.Fail && len(seqs) > 0:
-			an := base(a)
-			an.Kind, an.Ops = KindFailedAppendVisible, []int{a.Index, final.Index}
-			an.Explanation = fmt.Sprintf("append of %s on %s was refused (%s), yet the final log holds it at %v", v, a.Node, a.Error, seqs)
-			if why := twoReplies(a, seqs[0]); why != "" {
-				an.Explanation += why
-				an.Cause = CauseTwoReplies
+		if _, ok := byValue[v]; !ok {
+			values = append(values, v)
+		}
+		byValue[v] = append(byValue[v], a)
+	}
+	for _, v := range values {
+		ops, seqs := byValue[v], seqsOf[v]
+		for _, a := range ops {
+			if an := judgeAppend(a, ops, seqs, final, counts); an != nil {
+				out = append(out, *an)
 			}
-			out = append(out, an)
-		case a.Type == history.Info && len(seqs) > 0:
-			counts["recovered"]++
 		}
 		if len(seqs) > 1 {
-			an := base(a)
-			an.Kind, an.Ops = KindDuplicated, []int{a.Index, final.Index}
-			how := "a conditional append, which must not apply twice"
-			if a.ExpectRev == nil {
-				how = "its message ID should have made the stream drop any copy"
-			}
-			an.Explanation = fmt.Sprintf("%s (appended on %s) is in the final log %d times, at %v: %s", v, a.Node, len(seqs), seqs, how)
-			out = append(out, an)
+			out = append(out, duplicated(v, ops, seqs, final))
 		}
 	}
 	for _, e := range final.Log {
@@ -184,6 +164,90 @@ func checkFinalLog(appends []*Op, final *Op, counts map[string]int) []Anomaly {
 		}
 	}
 	return out
+}
+
+// duplicateAck reports whether an append was acknowledged as a duplicate:
+// its sequence is the one the server gave for an earlier message with the
+// same message ID.
+func duplicateAck(op *Op) bool {
+	return op.Type == history.OK && op.Error == history.DuplicateAck
+}
+
+// judgeAppend compares one append with where the final log holds its value
+// (seqs); ops are every append of that value.
+func judgeAppend(a *Op, ops []*Op, seqs []uint64, final *Op, counts map[string]int) *Anomaly {
+	v := *a.Value
+	an := &Anomaly{Node: a.Node, Phase: history.PhaseFinal, Time: a.Call, Ops: []int{a.Index, final.Index}}
+	switch {
+	case duplicateAck(a) && len(seqs) == 0:
+		an.Kind, an.Ops = KindDuplicateUnstored, append(attempts(a, ops), final.Index)
+		an.Explanation = fmt.Sprintf("append of %s on %s was answered duplicate at sequence %d at %s but never stored: the final log (%d messages, read through the leader) does not hold it%s",
+			v, a.Node, a.Rev, seconds(a.Return), len(final.Log), attemptsNote(ops))
+	case a.Type == history.OK && len(seqs) == 0:
+		an.Kind = KindLost
+		an.Explanation = fmt.Sprintf("append of %s on %s, acknowledged at sequence %d at %s, is missing from the final log (%d messages, read through the leader)",
+			v, a.Node, a.Rev, seconds(a.Return), len(final.Log))
+	case duplicateAck(a) && !slices.Contains(seqs, a.Rev):
+		an.Kind = KindSequenceMismatch
+		an.Explanation = fmt.Sprintf("append of %s on %s was answered as a duplicate at sequence %d, but the final log holds it at %v: a duplicate's acknowledgement must give the stored copy's sequence", v, a.Node, a.Rev, seqs)
+	case a.Type == history.OK && !slices.Contains(seqs, a.Rev):
+		an.Kind = KindSequenceMismatch
+		an.Explanation = fmt.Sprintf("append of %s on %s was acknowledged at sequence %d, but the final log holds it at %v", v, a.Node, a.Rev, seqs)
+	case a.Type == history.Fail && len(seqs) > 0:
+		an.Kind = KindFailedAppendVisible
+		an.Explanation = fmt.Sprintf("append of %s on %s was refused (%s), yet the final log holds it at %v", v, a.Node, a.Error, seqs)
+		if why := twoReplies(a, seqs[0]); why != "" {
+			an.Explanation += why
+			an.Cause = CauseTwoReplies
+		}
+	case a.Type == history.Info && len(seqs) > 0:
+		counts["recovered"]++
+		return nil
+	default:
+		return nil
+	}
+	return an
+}
+
+// duplicated reports a value the final log holds more than once, once for
+// all its appends.
+func duplicated(v string, ops []*Op, seqs []uint64, final *Op) Anomaly {
+	a := ops[0]
+	if i := slices.IndexFunc(ops, func(op *Op) bool { return op.Type == history.OK }); i >= 0 {
+		a = ops[i] // an acknowledged one: its time span places the faults
+	}
+	how := "a conditional append, which must not apply twice"
+	if a.ExpectRev == nil {
+		how = "its message ID should have made the stream drop any copy"
+	}
+	return Anomaly{Kind: KindDuplicated, Ops: append(attempts(a, ops), final.Index), Node: a.Node, Phase: history.PhaseFinal, Time: a.Call,
+		Explanation: fmt.Sprintf("%s (appended on %s) is in the final log %d times, at %v: %s%s", v, a.Node, len(seqs), seqs, how, attemptsNote(ops))}
+}
+
+// attempts lists the invocations of a value's appends, first's first.
+func attempts(first *Op, ops []*Op) []int {
+	out := []int{first.Index}
+	for _, a := range ops {
+		if a != first {
+			out = append(out, a.Index)
+		}
+	}
+	return out
+}
+
+// attemptsNote describes the appends of a value that was sent more than once.
+func attemptsNote(ops []*Op) string {
+	if len(ops) < 2 {
+		return ""
+	}
+	parts := make([]string, len(ops))
+	for i, a := range ops {
+		parts[i] = fmt.Sprintf("op %d %s", a.Index, a.Type)
+		if duplicateAck(a) {
+			parts[i] += " (duplicate)"
+		}
+	}
+	return fmt.Sprintf(" (%d attempts with the same message ID: %s)", len(ops), strings.Join(parts, ", "))
 }
 
 // divergence compares one replica's own log with the leader's.
@@ -212,7 +276,9 @@ func divergent(replica, final *Op, seq uint64, why string) *Anomaly {
 func orderInversions(appends []*Op) []Anomaly {
 	var ok []*Op
 	for _, a := range appends {
-		if a.Type == history.OK {
+		// A duplicate's acknowledgement gives the original message's
+		// sequence, which real time does not order.
+		if a.Type == history.OK && !duplicateAck(a) {
 			ok = append(ok, a)
 		}
 	}
@@ -239,20 +305,31 @@ func orderInversions(appends []*Op) []Anomaly {
 	return out
 }
 
-// duplicateSequences finds one sequence acknowledged to two appends.
+// duplicateSequences finds one sequence acknowledged to two values. A
+// duplicate's acknowledgement gives the sequence of the copy stored
+// first, so it may share it with that copy's own acknowledgement; one at
+// sequence 0 names no message (the final log judges it).
 func duplicateSequences(appends []*Op) []Anomaly {
 	var out []Anomaly
 	bySeq := map[uint64]*Op{}
 	for _, a := range appends {
-		if a.Type != history.OK {
+		if a.Type != history.OK || duplicateAck(a) && a.Rev == 0 {
 			continue
 		}
-		if p, ok := bySeq[a.Rev]; ok {
+		p, ok := bySeq[a.Rev]
+		switch {
+		case !ok:
+			bySeq[a.Rev] = a
+		case *p.Value != *a.Value:
+			how := func(op *Op) string {
+				if duplicateAck(op) {
+					return " (answered as a duplicate)"
+				}
+				return ""
+			}
 			out = append(out, Anomaly{Kind: KindDuplicateSequence, Ops: []int{a.Index, p.Index}, Node: a.Node, Time: a.Call,
-				Explanation: fmt.Sprintf("sequence %d was acknowledged to two appends: %s on %s and %s on %s", a.Rev, *a.Value, a.Node, *p.Value, p.Node)})
-			continue
+				Explanation: fmt.Sprintf("sequence %d was acknowledged to two appends: %s on %s%s and %s on %s%s", a.Rev, *a.Value, a.Node, how(a), *p.Value, p.Node, how(p))})
 		}
-		bySeq[a.Rev] = a
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jetsam-dev/jetsam/history"
@@ -14,6 +15,24 @@ type logHist struct{ hist }
 func (h *logHist) appendOp(p int, v string, t history.Type, seq uint64, expect *uint64) {
 	h.add(history.Event{Type: history.Invoke, Process: history.Process(p), F: history.FAppend, Workload: WorkloadLog, Value: &v, ExpectRev: expect})
 	h.add(history.Event{Type: t, Process: history.Process(p), F: history.FAppend, Workload: WorkloadLog, Value: &v, ExpectRev: expect, Rev: seq})
+}
+
+// resend records an append of v by process p with v as its message ID,
+// a resend of the invocation at first (-1: none), acknowledged as a
+// duplicate at seq when dup.
+func (h *logHist) resend(p int, v string, t history.Type, seq uint64, dup bool, first int) int {
+	var of *int
+	if first >= 0 {
+		of = &first
+	}
+	inv := len(h.events)
+	h.add(history.Event{Type: history.Invoke, Process: history.Process(p), F: history.FAppend, Workload: WorkloadLog, Value: &v, RetryOf: of})
+	done := history.Event{Type: t, Process: history.Process(p), F: history.FAppend, Workload: WorkloadLog, Value: &v, Rev: seq}
+	if dup {
+		done.Error = history.DuplicateAck
+	}
+	h.add(done)
+	return inv
 }
 
 func (h *logHist) read(p int, seq uint64, v *string, mode string) {
@@ -105,6 +124,38 @@ func TestLogVerdicts(t *testing.T) {
 			h.read(1, 1, s("b"), history.ReadLeader)
 			h.final("a")
 		}, Invalid, KindReadMismatch},
+		{"a timed-out append resent, answered duplicate, stored once", func(h *logHist) {
+			h.appendOp(0, "a", history.OK, 1, nil)
+			first := h.resend(1, "b", history.Info, 0, false, -1)
+			h.appendOp(0, "c", history.OK, 3, nil)
+			h.resend(4, "b", history.OK, 2, true, first) // the original's sequence, lower than c's
+			h.appendOp(2, "d", history.Info, 0, nil)
+			h.final("a", "b", "c", "d")
+		}, Valid, ""},
+		{"an acknowledged append answered duplicate again", func(h *logHist) {
+			first := h.resend(1, "b", history.OK, 1, false, -1)
+			h.resend(1, "b", history.OK, 1, true, first)
+			h.appendOp(2, "d", history.Info, 0, nil)
+			h.final("b", "d")
+		}, Valid, ""},
+		{"a resend answered duplicate, never stored", func(h *logHist) {
+			h.appendOp(0, "a", history.OK, 1, nil)
+			first := h.resend(1, "b", history.Info, 0, false, -1)
+			h.resend(4, "b", history.OK, 0, true, first)
+			h.final("a")
+		}, Invalid, KindDuplicateUnstored},
+		{"a resend stored twice", func(h *logHist) {
+			first := h.resend(1, "b", history.Info, 0, false, -1)
+			h.resend(4, "b", history.Info, 0, false, first)
+			h.resend(7, "b", history.OK, 2, false, first)
+			h.final("b", "b")
+		}, Invalid, KindDuplicated},
+		{"a duplicate answered at another value's sequence", func(h *logHist) {
+			h.appendOp(0, "a", history.OK, 1, nil)
+			first := h.resend(1, "b", history.Info, 0, false, -1)
+			h.resend(4, "b", history.OK, 1, true, first)
+			h.final("a", "b")
+		}, Invalid, KindSequenceMismatch},
 		{"no final log", func(h *logHist) {
 			h.appendOp(0, "a", history.OK, 1, nil)
 		}, Unknown, ""},
@@ -125,7 +176,10 @@ func TestLogVerdicts(t *testing.T) {
 			if tc.kind != "" && !slices.Contains(kinds, tc.kind) {
 				t.Fatalf("anomalies %v, want %s", kinds, tc.kind)
 			}
-			if tc.want == Valid && c.Counts["recovered"] != 1 {
+			if tc.want == Invalid && tc.kind != KindLost && slices.Contains(kinds, KindLost) {
+				t.Fatalf("anomalies %v: a lost append too", kinds)
+			}
+			if tc.want == Valid && c.Counts["recovered"] < 1 {
 				t.Fatalf("counts %v, want the indeterminate append recovered", c.Counts)
 			}
 		})
@@ -143,5 +197,31 @@ func TestLogDirectReadsAreJudgedApart(t *testing.T) {
 	}
 	if a := r.Checkers[WorkloadLogDirect].Anomalies; len(a) != 1 || a[0].ReadMode != history.ReadDirect {
 		t.Fatalf("anomalies %+v", a)
+	}
+}
+
+// A value appended with retries and stored twice is one duplicated
+// anomaly, however many attempts it took; a resend answered duplicate and
+// never stored is duplicate-unstored, not lost.
+func TestLogRetriesReportedOncePerValue(t *testing.T) {
+	h := &logHist{}
+	first := h.resend(1, "b", history.Info, 0, false, -1)
+	h.resend(4, "b", history.OK, 1, false, first)
+	h.resend(7, "b", history.OK, 1, true, first)
+	first = h.resend(2, "c", history.Info, 0, false, -1)
+	h.resend(5, "c", history.OK, 0, true, first)
+	h.final("b", "b")
+	r := CheckHistory(context.Background(), &history.History{Events: h.events}, Options{})
+	c := r.Checkers[WorkloadLog]
+	if c.Counts["anomaly-"+KindDuplicated] != 1 || c.Counts["anomaly-"+KindDuplicateUnstored] != 1 || c.Counts["anomaly-"+KindLost] != 0 {
+		t.Fatalf("counts %v, want one duplicated and one duplicate-unstored", c.Counts)
+	}
+	for _, a := range c.Anomalies {
+		if a.Kind == KindDuplicateUnstored && (a.Ops[0] != first+2 || !strings.Contains(a.Explanation, "answered duplicate at sequence 0 ")) {
+			t.Fatalf("anomaly %+v: want the duplicate's acknowledgement first, and its sequence", a)
+		}
+		if a.Kind == KindDuplicateSequence || a.Kind == KindOrderInversion {
+			t.Fatalf("anomaly %+v: a duplicate's acknowledgement shares its original's sequence", a)
+		}
 	}
 }

@@ -109,6 +109,11 @@ const (
 	FReply = "reply"
 )
 
+// DuplicateAck is the error of an ok append that the stream acknowledged
+// as a duplicate of an earlier message with the same message ID: its rev
+// is the sequence the server gave for that earlier message.
+const DuplicateAck = "acknowledged as a duplicate"
+
 // Read modes: how a read was served.
 const (
 	ReadLeader = "leader" // the stream leader's message get
@@ -161,6 +166,11 @@ type Event struct {
 
 	// Of is the index of the invocation an observer event is about.
 	Of *int `json:"of,omitempty"`
+	// RetryOf is, on a client's invocation that re-sends an earlier
+	// operation's request (the same message ID and value, after that one
+	// ended indeterminate), the index of the first attempt's invocation.
+	// The retry is an operation of its own.
+	RetryOf *int `json:"retry_of,omitempty"`
 
 	// Recovery is what an FRecovery event saw.
 	Recovery *Recovery `json:"recovery,omitempty"`

@@ -100,3 +100,24 @@ func TestUnknownFieldsAreIgnored(t *testing.T) {
 		t.Fatalf("got %v, %v", h, err)
 	}
 }
+
+// A resent append names its first attempt; histories without the field
+// (written before resends) read as before.
+func TestRetryOfRoundTrips(t *testing.T) {
+	var buf bytes.Buffer
+	rec := NewRecorder(&buf)
+	first := rec.Record(Event{Type: Invoke, Process: 0, F: FAppend, Workload: WorkloadLog, Value: Str("0-1")})
+	rec.Record(Event{Type: Info, Process: 0, F: FAppend, Workload: WorkloadLog, Value: Str("0-1"), Error: "timeout"})
+	rec.Record(Event{Type: Invoke, Process: 3, F: FAppend, Workload: WorkloadLog, Value: Str("0-1"), RetryOf: &first.Index})
+	rec.Record(Event{Type: OK, Process: 3, F: FAppend, Workload: WorkloadLog, Value: Str("0-1"), Error: DuplicateAck})
+	if !bytes.Contains(buf.Bytes(), []byte(`"retry_of":0`)) {
+		t.Fatalf("retry_of not written: %s", buf.String())
+	}
+	h, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.Events[2].RetryOf; r == nil || *r != 0 || h.Events[0].RetryOf != nil {
+		t.Fatalf("retry_of read as %v and %v", h.Events[2].RetryOf, h.Events[0].RetryOf)
+	}
+}

@@ -99,20 +99,37 @@ func (l *Log) readRecent(ctx context.Context, c *client, rec *history.Recorder, 
 
 // append adds a unique value: conditional on the newest sequence seen, or
 // with the value as its message ID, so a resend would be deduplicated.
+// A message-ID append that ends indeterminate is re-sent at once, as a
+// client would, with the same ID and value, up to logRetries times; each
+// resend is an operation of its own that names the first attempt.
 func (l *Log) append(c *client, rec *history.Recorder, conditional bool) {
 	v := c.nextValue()
-	e := l.event(c, history.FAppend)
-	e.Value = &v
 	m := nats.NewMsg(logSubject)
 	m.Data = []byte(v)
+	var expect *uint64
 	if conditional {
-		expect := l.last.get("")
-		e.ExpectRev = &expect
-		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expect, 10))
+		expect = history.U64(l.last.get(""))
+		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(*expect, 10))
 	} else {
 		m.Header.Set(jetstream.MsgIDHeader, v)
 	}
+	first, done := l.sendAppend(c, rec, m, v, expect, nil)
+	for i := 0; i < logRetries && !conditional && done.Type == history.Info; i++ {
+		_, done = l.sendAppend(c, rec, m, v, nil, &first)
+	}
+}
+
+// logRetries bounds the resends of an indeterminate message-ID append.
+const logRetries = 2
+
+// sendAppend publishes m as one append operation of value v and records
+// it; retryOf names the first attempt's invocation when m is a resend. It
+// returns the invocation's index and the completion.
+func (l *Log) sendAppend(c *client, rec *history.Recorder, m *nats.Msg, v string, expect *uint64, retryOf *int) (int, history.Event) {
+	e := l.event(c, history.FAppend)
+	e.Value, e.ExpectRev, e.RetryOf = &v, expect, retryOf
 	inv := rec.Record(e)
+	e.RetryOf = nil // the invocation names the first attempt; the completion need not
 	ctx, cancel := opContext(time.Duration(l.o.OpTimeout))
 	ack, err := c.publish(ctx, rec, inv.Index, m)
 	cancel()
@@ -120,15 +137,15 @@ func (l *Log) append(c *client, rec *history.Recorder, conditional bool) {
 	case err == nil:
 		e.Type, e.Rev = history.OK, ack.Sequence
 		if ack.Duplicate {
-			e.Error = "acknowledged as a duplicate"
+			e.Error = history.DuplicateAck
 		}
 		l.last.observe("", ack.Sequence)
-	case conditional && rejected(err):
+	case expect != nil && rejected(err):
 		e.Type, e.Error = history.Fail, err.Error()
 	default:
 		e.Type, e.Error = history.Info, err.Error()
 	}
-	c.complete(rec, e)
+	return inv.Index, c.complete(rec, e)
 }
 
 // read gets one sequence, from the leader or from any replica.
