@@ -17,4 +17,16 @@ var battery = []Case{
 		Fixed:    Side{Flags: []string{"--sync-interval", "always"}},
 		Kinds:    []string{"lost", "duplicate-sequence"},
 	},
+	{
+		Name:      "dedup-placeholder",
+		Title:     "a resend with the same message ID answered \"duplicate\" (sequence 0) but never stored, after the leader changed",
+		Reference: "nats-server PR 6486 (PR 6415 reverted); in every 2.10 release, fixed in 2.11.0",
+		Demonstrates: "the log workload resends indeterminate message-ID appends as clients do, and the log checker " +
+			"judges every attempt of a value together: a duplicate answer for a value the final log lacks",
+		Flags: []string{"--workload", "log", "--read-mode", "none", "--nemesis", "partition", "--partition-shapes", "leader",
+			"--nemesis-interval", "10s", "--time-limit", "30s", "--op-timeout", "1s", "--concurrency", "4n"},
+		Affected: Side{Flags: []string{"--server-version", "v2.10.26"}},
+		Fixed:    Side{Flags: []string{"--server-version", "v2.11.0"}},
+		Kinds:    []string{"duplicate-unstored"},
+	},
 }
