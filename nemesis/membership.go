@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jetsam-dev/jetsam/history"
+	"github.com/jetsam-dev/jetsam/param"
 )
 
 // FaultMembership changes the cluster's membership: a node removed from
@@ -16,11 +18,37 @@ import (
 // count changed and changed back.
 const FaultMembership = "membership"
 
+// MembershipSettings are the membership package's.
+type MembershipSettings struct {
+	// MembershipShapes are the changes to draw from; empty means both.
+	MembershipShapes []string `json:"membership_shapes,omitempty"`
+}
+
+func (s *MembershipSettings) normalize() {
+	if len(s.MembershipShapes) == 0 {
+		s.MembershipShapes = slices.Clone(MembershipShapes)
+	}
+}
+
 type membershipFault struct{}
 
-func (membershipFault) Name() string                       { return FaultMembership }
-func (membershipFault) Params() []Param                    { return []Param{targetsParam} }
-func (membershipFault) Validate(*FaultSettings, int) error { return nil }
+func (membershipFault) Name() string { return FaultMembership }
+
+func (membershipFault) Params() []Param {
+	return []Param{targetsParam, param.ListOf("membership-shapes", "membership changes to draw from (default: both, in turn): "+
+		"replace (a node removed, wiped and back under a fresh name; aimed by --targets), "+
+		"replicas (the stream's replica count changed to another of 1, 3, 5 that fits, and back when it heals; from --replicas 1 on 3 nodes, always R1 to R3)",
+		func(s *FaultSettings) *[]string { return &s.MembershipShapes })}
+}
+
+func (membershipFault) Validate(s *FaultSettings, _ int) error {
+	for _, sh := range s.MembershipShapes {
+		if !slices.Contains(MembershipShapes, sh) {
+			return fmt.Errorf("--membership-shapes %q is not one of %s", sh, strings.Join(MembershipShapes, ", "))
+		}
+	}
+	return nil
+}
 
 func (membershipFault) Fits(_ *FaultSettings, nodes int, remote bool) error {
 	if remote {
@@ -39,9 +67,13 @@ const (
 	ShapeReplicas = "replicas" // a stream's replica count changed, then restored
 )
 
+// MembershipShapes lists every membership change shape.
+var MembershipShapes = []string{ShapeReplace, ShapeReplicas}
+
 // membership alternates, from a random start, between replacing a node
 // (aimed like corrupt, at a minority only) and changing the stream's
-// replica count, so any two changes in a row include both.
+// replica count, so any two changes in a row include both; with one
+// shape in --membership-shapes, every change is of that shape.
 func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error) {
 	m, ok := n.t.(Membership)
 	p, okp := n.t.(Processes)
@@ -63,6 +95,15 @@ func (n *Nemesis) membership(ctx context.Context, rng *rand.Rand) (func(), error
 	replace := (n.memberStart+n.memberships)%2 == 0
 	n.memberships++
 	n.mu.Unlock()
+	switch shapes := n.o.MembershipShapes; {
+	case len(shapes) == 1 && shapes[0] == ShapeReplace:
+		replace = true
+	case len(shapes) == 1 && shapes[0] == ShapeReplicas:
+		if len(counts) < 2 {
+			return nil, fmt.Errorf("skipped a membership fault: --membership-shapes %s needs a second replica count, and %d nodes fit only R1", ShapeReplicas, len(nodes))
+		}
+		replace = false
+	}
 	if !replace && len(counts) > 1 {
 		return n.replicas(ctx, m, counts, rng)
 	}

@@ -139,6 +139,12 @@ func (f *fakeTarget) clientLinks() map[string]string { return f.clients }
 
 func run(t *testing.T, f Network, to testOpts, limit time.Duration) []history.Event {
 	t.Helper()
+	return runWith(t, f, to, limit, nil)
+}
+
+// runWith is run with the options changed by set first.
+func runWith(t *testing.T, f Network, to testOpts, limit time.Duration, set func(*Options)) []history.Event {
+	t.Helper()
 	var buf bytes.Buffer
 	rec := history.NewRecorder(&buf)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -147,6 +153,9 @@ func run(t *testing.T, f Network, to testOpts, limit time.Duration) []history.Ev
 	o.Nemesis, o.NemesisInterval, o.NemesisOverlap = to.Faults, param.Duration(to.Interval), to.Overlap
 	o.PartitionShapes, o.Targets = to.Shapes, to.Targets
 	o.Latency, o.Jitter, o.Bandwidth = param.Duration(to.Latency), param.Duration(to.Jitter), to.Bandwidth
+	if set != nil {
+		set(&o)
+	}
 	if err := New(f, rec, o).Run(ctx); err != nil {
 		t.Fatal(err)
 	}

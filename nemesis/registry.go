@@ -55,6 +55,7 @@ type FaultSettings struct {
 	ProcessSettings
 	LinkSettings
 	RaftSettings
+	MembershipSettings
 }
 
 // Packages lists the fault packages this version can inject.
@@ -129,6 +130,7 @@ func (s *FaultSettings) Normalize(nodes int) {
 	s.PartitionSettings.normalize(nodes)
 	s.ProcessSettings.normalize(nodes)
 	s.RaftSettings.normalize()
+	s.MembershipSettings.normalize()
 }
 
 // Validate explains, in one sentence, the first thing wrong with s for a

@@ -295,7 +295,7 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 		t.Fatalf("exit %d", r.code)
 	}
 	for _, flag := range []string{"--nodes", "--replicas", "--workload", "--concurrency", "--rate", "--keys", "--read-mode",
-		"--time-limit", "--nemesis", "--nemesis-interval", "--nemesis-overlap", "--partition-shapes", "--cut-mode", "--latency",
+		"--time-limit", "--nemesis", "--nemesis-interval", "--nemesis-overlap", "--partition-shapes", "--membership-shapes", "--cut-mode", "--latency",
 		"--jitter", "--bandwidth", "--seed", "--store", "--name", "--replay", "--check-timeout",
 		"--route-compression", "--route-pool-size", "--route-tls", "--server-version", "--server-src", "--server-bin", "--scenario"} {
 		if !strings.Contains(r.stdout, flag) {
