@@ -51,6 +51,9 @@ type RaftSettings struct {
 	// RaftTrigger, when set, starts each raft fault right after the first
 	// append entry of the aimed groups carrying an entry of this type.
 	RaftTrigger string `json:"raft_trigger,omitempty"`
+	// RaftTriggerWait is how long a raft fault waits for its trigger
+	// before it is skipped; zero means one nemesis interval.
+	RaftTriggerWait param.Duration `json:"raft_trigger_wait,omitempty"`
 }
 
 // Raft is what a cluster needs for raft faults: links that read the route
@@ -81,7 +84,10 @@ func (raftFault) Params() []Param {
 		param.DurationOf("raft-delay", "the raft delay kind's delay of each message", func(s *FaultSettings) *param.Duration { return &s.RaftDelay }),
 		param.DurationOf("raft-jitter", "the raft delay kind's delay varies by up to this much either way", func(s *FaultSettings) *param.Duration { return &s.RaftJitter }),
 		param.StringOf("raft-trigger", "start each raft fault right after the first append entry of the aimed groups carrying an entry of this type: "+
-			"add-peer, remove-peer, leader-transfer, snapshot, peer-state, normal (default: at once)", func(s *FaultSettings) *string { return &s.RaftTrigger }),
+			"add-peer, remove-peer, leader-transfer, snapshot, peer-state, normal (default: at once); with --targets leader or meta-leader, the fault hits the node that sent that append entry",
+			func(s *FaultSettings) *string { return &s.RaftTrigger }),
+		param.DurationOf("raft-trigger-wait", "how long each raft fault waits for its --raft-trigger before it is skipped (default: one --nemesis-interval)",
+			func(s *FaultSettings) *param.Duration { return &s.RaftTriggerWait }),
 	}
 }
 
@@ -105,6 +111,9 @@ func (raftFault) Validate(s *FaultSettings, _ int) error {
 	}
 	if _, ok := RaftEntryTypes[s.RaftTrigger]; s.RaftTrigger != "" && !ok {
 		return fmt.Errorf("--raft-trigger %q names no append entry type: use one of add-peer, remove-peer, leader-transfer, snapshot, peer-state, normal", s.RaftTrigger)
+	}
+	if s.RaftTriggerWait < 0 || s.RaftTriggerWait > param.Duration(10*time.Minute) {
+		return fmt.Errorf("--raft-trigger-wait must be between 0 and 10m, got %s", s.RaftTriggerWait)
 	}
 	if s.RaftDelay < 0 || s.RaftJitter < 0 || s.RaftDelay > param.Duration(time.Minute) {
 		return fmt.Errorf("--raft-delay must be between 0 and 1m and --raft-jitter not negative, got %s and %s", s.RaftDelay, s.RaftJitter)
@@ -166,7 +175,15 @@ func (n *Nemesis) raft(ctx context.Context, rng *rand.Rand) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		fault.Params["trigger"] = ev
+		fault.Params["trigger"] = describeTrigger(ev)
+		// Only a leader sends append entries: aimed at a leader, the fault
+		// hits the one that sent the trigger's, which may no longer be the
+		// one picked before the wait.
+		if sender := triggerSender(target, ev, n.t.NodeNames()); sender != "" && (len(hit) != 1 || hit[0] != sender) {
+			fault.Params["picked"] = strings.Join(hit, ",")
+			hit = []string{sender}
+			fault.Nodes, fault.Links = hit, pairsOf(hit, n.t.NodeNames())
+		}
 	}
 	rule := raftRule(kind, groups, &n.o.FaultSettings)
 	fault.Params["rule"] = rule.String()
@@ -187,20 +204,38 @@ func (n *Nemesis) raft(ctx context.Context, rng *rand.Rand) (func(), error) {
 	return n.watchingLeader(ctx, heal, FaultRaft, kind, meta, group, hit[0], rest), nil
 }
 
-// raftTrigger waits, for at most an interval, for the trigger's entry to
-// pass, and describes what passed.
-func (n *Nemesis) raftTrigger(ctx context.Context, r Raft, groups []string) (string, error) {
-	wctx, cancel := context.WithTimeout(ctx, time.Duration(n.o.NemesisInterval))
+// raftTrigger waits, for at most --raft-trigger-wait (an interval unless
+// set), for the trigger's entry to pass.
+func (n *Nemesis) raftTrigger(ctx context.Context, r Raft, groups []string) (proxy.RaftEvent, error) {
+	wait := n.o.NemesisInterval
+	if n.o.RaftTriggerWait > 0 {
+		wait = n.o.RaftTriggerWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(wait))
 	defer cancel()
 	ev, err := r.WatchRaft(wctx, groups, RaftEntryTypes[n.o.RaftTrigger])
 	if err != nil {
-		return "", fmt.Errorf("skipped a raft fault: no append entry carrying %s passed within %s", n.o.RaftTrigger, n.o.NemesisInterval)
+		return ev, fmt.Errorf("skipped a raft fault: no append entry carrying %s passed within %s", n.o.RaftTrigger, wait)
 	}
+	return ev, nil
+}
+
+// triggerSender is the node a leader-aimed fault hits after its trigger:
+// the sender of the triggering append entry, when it is one of nodes.
+func triggerSender(target string, ev proxy.RaftEvent, nodes []string) string {
+	if (target != TargetLeader && target != TargetMetaLeader) || (ev.Kind != proxy.KindAppend && ev.Kind != proxy.KindCatchup) || !slices.Contains(nodes, ev.From) {
+		return ""
+	}
+	return ev.From
+}
+
+// describeTrigger says what passed.
+func describeTrigger(ev proxy.RaftEvent) string {
 	types := make([]string, len(ev.Entries))
 	for i, t := range ev.Entries {
 		types[i] = entryName(t)
 	}
-	return fmt.Sprintf("%s %s→%s of %s with entries [%s]", ev.Kind, ev.From, ev.To, ev.Group, strings.Join(types, " ")), nil
+	return fmt.Sprintf("%s %s→%s of %s with entries [%s]", ev.Kind, ev.From, ev.To, ev.Group, strings.Join(types, " "))
 }
 
 func entryName(t byte) string {
