@@ -75,6 +75,14 @@ func (s Side) Describe() string {
 			server = strings.TrimPrefix(f, "--server-") + " " + s.Flags[i+1]
 		}
 	}
+	if own := s.Own(); len(own) > 0 {
+		return server + ", " + strings.Join(own, " ")
+	}
+	return server
+}
+
+// Own are the side's flags other than the ones choosing its server.
+func (s Side) Own() []string {
 	var own []string
 	for i := 0; i < len(s.Flags); i++ {
 		if strings.HasPrefix(s.Flags[i], "--server-") {
@@ -83,8 +91,5 @@ func (s Side) Describe() string {
 		}
 		own = append(own, s.Flags[i])
 	}
-	if len(own) == 0 {
-		return server
-	}
-	return server + ", " + strings.Join(own, " ")
+	return own
 }

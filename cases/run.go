@@ -109,7 +109,7 @@ func prepare(ctx context.Context, p Plan, o Options, b *results.Battery) ([][2]s
 			if j == 1 {
 				cs = &b.Cases[i].Fixed
 			}
-			cs.Spec, cs.Identity, cs.Flags = cfg.Server().String(), srv.Identity, s.Flags
+			cs.Spec, cs.Identity, cs.Flags = cfg.Server().String(), srv.Identity, s.Own()
 			out[i][j] = side{name: name, cfg: cfg, out: cs}
 		}
 	}
