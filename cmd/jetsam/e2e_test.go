@@ -374,7 +374,10 @@ func TestEveryNetworkFaultAtOnce(t *testing.T) {
 	r := runJetsam(t, 3*time.Minute, "run", "--store", store, "--time-limit", "40s", "--nemesis", "partition,latency,bandwidth,reset,clients",
 		"--nemesis-overlap", "--nemesis-interval", "5s", "--cut-mode", "refuse", "--read-mode", "none", "--latency", "50ms", "--seed", "5")
 	res := loadResults(t, runDir(t, store))
-	validOrProven(t, r, res)
+	// A replica that never catches up after the heals is a NATS finding
+	// (BENCHMARKS.md: seen here once in a full suite run); any other
+	// anomaly still fails.
+	validOrStalledReplica(t, r, res)
 	seen := map[string]int{}
 	for _, f := range res.Faults {
 		seen[f.F]++
