@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,15 @@ import (
 
 // ErrSetup wraps every error that kept a run from starting: exit code 3.
 var ErrSetup = errors.New("the test could not run")
+
+// Sentence is what err says went wrong, without ErrSetup's words when it
+// wraps it.
+func Sentence(err error) string {
+	if errors.Is(err, ErrSetup) {
+		return strings.TrimPrefix(err.Error(), ErrSetup.Error()+": ")
+	}
+	return err.Error()
+}
 
 // Outcome is what a run produced.
 type Outcome struct {

@@ -2,12 +2,10 @@ package cases
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jetsam-dev/jetsam"
@@ -162,10 +160,7 @@ func runOne(ctx context.Context, cfg jetsam.Config, seed uint64, kinds []string,
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		r := results.CaseRunOf(seed, "", results.ExitCannot, nil, kinds, secs)
-		r.Error = strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")
-		if !errors.Is(err, jetsam.ErrSetup) {
-			r.Error = err.Error()
-		}
+		r.Error = jetsam.Sentence(err)
 		if out != nil {
 			r.Dir = results.RelTo(dir, out.Dir)
 		}

@@ -2,8 +2,6 @@ package compare
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/jetsam-dev/jetsam"
 	"github.com/jetsam-dev/jetsam/results"
@@ -27,11 +25,7 @@ func runSide(ctx context.Context, cfg jetsam.Config, side, scenario, compareDir 
 	var r sideRun
 	if err != nil {
 		r.CompareRun = results.RunOf(side, scenario, cfg.Seed, "", results.ExitCannot, nil)
-		// The sentence that says what went wrong, without the sentinel's.
-		r.Error = strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")
-		if !errors.Is(err, jetsam.ErrSetup) {
-			r.Error = err.Error()
-		}
+		r.Error = jetsam.Sentence(err)
 		if out != nil {
 			r.Dir = results.RelTo(compareDir, out.Dir)
 		}

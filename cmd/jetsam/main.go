@@ -216,7 +216,7 @@ func isTerminal(f *os.File) bool {
 // that remains says what went wrong.
 func setupError(err error) error {
 	if errors.Is(err, jetsam.ErrSetup) {
-		return cliError{strings.TrimPrefix(err.Error(), jetsam.ErrSetup.Error()+": ")}
+		return cliError{jetsam.Sentence(err)}
 	}
 	return err
 }
