@@ -31,8 +31,11 @@ type Op struct {
 	Expect    *string
 	// Values are what a dequeue received; Log is what a read-all read.
 	Values []string
-	Log    []history.LogEntry
-	Error  string
+	// Acked are the received values whose acknowledgement the server
+	// confirmed.
+	Acked []string
+	Log   []history.LogEntry
+	Error string
 	// Call and Return are history times; Return is math.MaxInt64 for an
 	// operation that never completed.
 	Call, Return int64
@@ -142,7 +145,7 @@ func (p *Pairer) Add(e *history.Event) {
 	}
 	op.Return = e.Time
 	op.Rev = e.Rev
-	op.Values, op.Log = e.Values, e.Log
+	op.Values, op.Acked, op.Log = e.Values, e.Acked, e.Log
 	if op.F == history.FRead || op.F == "get" {
 		op.Value = e.Value
 	}

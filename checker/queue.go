@@ -11,19 +11,31 @@ import (
 // WorkloadQueue names the queue workload.
 const WorkloadQueue = history.WorkloadQueue
 
-// KindFailedEnqueueVisible: a message the server refused was delivered.
-const KindFailedEnqueueVisible = "failed-enqueue-visible"
+// Kinds of queue anomalies.
+const (
+	// KindFailedEnqueueVisible: a message the server refused was delivered.
+	KindFailedEnqueueVisible = "failed-enqueue-visible"
+	// KindDeliveredAfterAck: a message was delivered again by a fetch that
+	// began after the server had confirmed its acknowledgement. A confirmed
+	// ack is committed in the consumer's group (the reply waits for it), and
+	// a work queue removes the message, so no leader that knows the
+	// consumer's state can deliver it again.
+	KindDeliveredAfterAck = "delivered-after-ack"
+)
 
 // CheckQueue checks the queue: every acknowledged enqueue must be delivered
-// at least once (by the end of the drain), and nothing must be delivered
-// that nobody enqueued. Duplicate deliveries are counted, not anomalies:
-// the consumer promises at-least-once. Indeterminate enqueues that were
-// delivered are counted as recovered.
+// at least once (by the end of the drain), nothing must be delivered that
+// nobody enqueued, and nothing once its acknowledgement was confirmed.
+// Other duplicate deliveries are counted, not anomalies: the consumer
+// promises at-least-once. Indeterminate enqueues that were delivered are
+// counted as recovered.
 func CheckQueue(ops []Op, faults []FaultWindow, opts Options) *Check {
 	c := &Check{Valid: Valid, Counts: map[string]int{}}
 	q := gatherQueue(ops, c.Counts)
 	anomalies := q.judgeEnqueues(c.Counts)
 	anomalies = append(anomalies, q.unexpected()...)
+	anomalies = append(anomalies, q.afterAck(ops, c.Counts)...)
+	c.Counts["ack-confirmed"] = len(q.acked)
 	for _, op := range ops {
 		if op.F == history.FDequeue {
 			c.Counts["received-on-"+op.Node] += len(op.Values)
@@ -49,11 +61,14 @@ type queueFacts struct {
 	enqueued      map[string]*Op
 	delivered     map[string]int
 	firstDelivery map[string]*Op
-	drained       bool
+	// acked is, per value, the fetch that first had its acknowledgement
+	// confirmed.
+	acked   map[string]*Op
+	drained bool
 }
 
 func gatherQueue(ops []Op, counts map[string]int) *queueFacts {
-	q := &queueFacts{enqueued: map[string]*Op{}, delivered: map[string]int{}, firstDelivery: map[string]*Op{}}
+	q := &queueFacts{enqueued: map[string]*Op{}, delivered: map[string]int{}, firstDelivery: map[string]*Op{}, acked: map[string]*Op{}}
 	for i := range ops {
 		op := &ops[i]
 		counts[op.F+"-"+string(op.Type)]++
@@ -73,6 +88,7 @@ func gatherQueue(ops []Op, counts map[string]int) *queueFacts {
 					q.firstDelivery[v] = op
 				}
 			}
+			q.noteAcks(op)
 		}
 	}
 	return q
@@ -118,6 +134,49 @@ func (q *queueFacts) unexpected() []Anomaly {
 			d := q.firstDelivery[v]
 			anomalies = append(anomalies, Anomaly{Kind: KindUnexpected, Ops: []int{d.Index}, Node: d.Node, Time: d.Call,
 				Explanation: fmt.Sprintf("%s received %q (%d times), which no operation enqueued", d.Node, v, q.delivered[v])})
+		}
+	}
+	return anomalies
+}
+
+// noteAcks keeps, per value, the fetch whose confirmed acknowledgement of it
+// returned first. Only values the fetch received count: an ack of anything
+// else is no fact about the queue.
+func (q *queueFacts) noteAcks(op *Op) {
+	for _, v := range op.Acked {
+		if !slices.Contains(op.Values, v) {
+			continue
+		}
+		if a := q.acked[v]; a == nil || op.Return < a.Return {
+			q.acked[v] = op
+		}
+	}
+}
+
+// afterAck finds deliveries by fetches that began after the value's
+// acknowledgement was confirmed: one anomaly per value, every such
+// delivery counted.
+func (q *queueFacts) afterAck(ops []Op, counts map[string]int) []Anomaly {
+	var anomalies []Anomaly
+	reported := map[string]bool{}
+	for i := range ops {
+		op := &ops[i]
+		if op.F != history.FDequeue {
+			continue
+		}
+		for _, v := range op.Values {
+			a := q.acked[v]
+			if a == nil || op.Call <= a.Return {
+				continue
+			}
+			counts["delivered-after-ack"]++
+			if reported[v] {
+				continue
+			}
+			reported[v] = true
+			anomalies = append(anomalies, Anomaly{Kind: KindDeliveredAfterAck, Ops: []int{a.Index, op.Index}, Node: op.Node, Time: op.Call,
+				Explanation: fmt.Sprintf("%s received %s in a fetch begun at %s, after the server had confirmed its acknowledgement to a fetch through %s at %s",
+					op.Node, v, seconds(op.Call), a.Node, seconds(a.Return))})
 		}
 	}
 	return anomalies

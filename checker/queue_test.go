@@ -20,6 +20,17 @@ func (h *queueHist) dequeue(p int, phase string, vs ...string) {
 	h.add(history.Event{Type: history.OK, Process: history.Process(p), F: history.FDequeue, Workload: WorkloadQueue, Phase: phase, Values: vs})
 }
 
+// fetched is a dequeue whose fetch received vs and had the acks of acked
+// confirmed; the invocation is recorded by the caller, so that fetches can
+// overlap.
+func (h *queueHist) fetched(p int, phase string, vs []string, acked ...string) {
+	h.add(history.Event{Type: history.OK, Process: history.Process(p), F: history.FDequeue, Workload: WorkloadQueue, Phase: phase, Values: vs, Acked: acked})
+}
+
+func (h *queueHist) fetch(p int, phase string) {
+	h.add(history.Event{Type: history.Invoke, Process: history.Process(p), F: history.FDequeue, Workload: WorkloadQueue, Phase: phase})
+}
+
 func TestQueueVerdicts(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -48,6 +59,32 @@ func TestQueueVerdicts(t *testing.T) {
 			h.enqueue(0, "a", history.Fail)
 			h.dequeue(1, history.PhaseFinal, "a")
 		}, Invalid, KindFailedEnqueueVisible, nil},
+		{"delivered again while its ack was unconfirmed or in flight", func(h *queueHist) {
+			h.enqueue(0, "a", history.OK)
+			h.fetch(1, "")
+			h.fetched(1, "", []string{"a"}) // the ack timed out
+			h.fetch(2, "")
+			h.fetch(1, "")
+			h.fetched(1, "", []string{"a"}, "a") // confirmed while 2 fetched
+			h.fetched(2, "", []string{"a"}, "a")
+			h.dequeue(3, history.PhaseFinal)
+		}, Valid, "", map[string]int{"duplicate-deliveries": 2, "delivered-after-ack": 0, "ack-confirmed": 1}},
+		{"delivered by a fetch begun after its ack was confirmed", func(h *queueHist) {
+			h.enqueue(0, "a", history.OK)
+			h.enqueue(0, "b", history.OK)
+			h.fetch(1, "")
+			h.fetched(1, "", []string{"a", "b"}, "a", "b")
+			h.fetch(2, "")
+			h.fetched(2, "", []string{"b"})
+			h.fetch(2, history.PhaseFinal)
+			h.fetched(2, history.PhaseFinal, []string{"b"}, "b")
+		}, Invalid, KindDeliveredAfterAck, map[string]int{"delivered-after-ack": 2}},
+		{"an ack of a value the fetch did not receive counts for nothing", func(h *queueHist) {
+			h.enqueue(0, "a", history.OK)
+			h.fetch(1, "")
+			h.fetched(1, "", nil, "a")
+			h.dequeue(2, history.PhaseFinal, "a")
+		}, Valid, "", nil},
 		{"no drain yet: undelivered is not lost", func(h *queueHist) {
 			h.enqueue(0, "a", history.OK)
 		}, Unknown, "", map[string]int{"undelivered": 1}},

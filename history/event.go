@@ -156,6 +156,9 @@ type Event struct {
 
 	// Values are what a dequeue received, in order.
 	Values []string `json:"values,omitempty"`
+	// Acked are the values among Values whose acknowledgement the server
+	// confirmed (a double ack answered): each is gone from the queue.
+	Acked []string `json:"acked,omitempty"`
 	// Log is a whole stream as one read saw it (read-all).
 	Log []LogEntry `json:"log,omitempty"`
 

@@ -80,12 +80,15 @@ func (n *Nemesis) Run(ctx context.Context) error {
 		return nil
 	}
 	var wg sync.WaitGroup
-	for _, f := range n.o.Nemesis {
+	for i, f := range n.o.Nemesis {
 		h := fnv.New64a()
 		h.Write([]byte(f))
 		rng := rand.New(rand.NewPCG(n.o.Seed, h.Sum64()))
 		// Stagger the packages so their faults begin at different times.
 		offset := time.Duration(rng.Int64N(int64(n.o.NemesisInterval)))
+		if n.o.NemesisInOrder {
+			offset = time.Duration(n.o.NemesisInterval) * time.Duration(i) / time.Duration(len(n.o.Nemesis))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -220,6 +220,32 @@ func TestSameSeedSameSchedule(t *testing.T) {
 	}
 }
 
+// TestInOrderStartsPackagesAsListed: with --nemesis-in-order the packages'
+// first faults start in the listed order, each a share of an interval after
+// the one before (the seed alone would start them in any order), and the
+// first is still in place when the last starts.
+func TestInOrderStartsPackagesAsListed(t *testing.T) {
+	interval := 60 * time.Millisecond
+	for _, order := range [][]string{{FaultClients, FaultLatency, FaultPartition}, {FaultPartition, FaultLatency, FaultClients}} {
+		events := runWith(t, newFake(3), testOpts{Faults: order, Interval: interval, Overlap: true, Stream: "S", Seed: 3,
+			Latency: time.Millisecond}, 4*interval, func(o *Options) { o.NemesisInOrder = true })
+		var got []string
+		first := map[string]int64{}
+		for _, e := range events {
+			if e.Process == history.Nemesis && e.Type == history.Info && e.Fault.Action == history.FaultStart && first[e.F] == 0 {
+				first[e.F] = e.Time
+				got = append(got, e.F)
+			}
+		}
+		if !slices.Equal(got, order) {
+			t.Fatalf("first faults started in the order %v, want %v", got, order)
+		}
+		if span := first[order[2]] - first[order[0]]; span < int64(interval/2) || span >= int64(interval) {
+			t.Fatalf("the last package started %s after the first, want two thirds of %s", time.Duration(span), interval)
+		}
+	}
+}
+
 // hears returns, for each node, the nodes whose bytes reach it.
 func hears(nodes []string, cuts [][2]string) map[string][]string {
 	cut := map[[2]string]bool{}

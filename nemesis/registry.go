@@ -51,6 +51,11 @@ type FaultSettings struct {
 	// NemesisOverlap runs each package on its own schedule, so faults of
 	// different packages can be in place at once.
 	NemesisOverlap bool `json:"nemesis_overlap,omitempty"`
+	// NemesisInOrder staggers overlapping packages in the order listed,
+	// evenly within an interval, instead of at offsets drawn from the seed:
+	// each fault of a package is then in place when the next package's
+	// fault starts.
+	NemesisInOrder bool `json:"nemesis_in_order,omitempty"`
 	PartitionSettings
 	ProcessSettings
 	LinkSettings
@@ -85,6 +90,8 @@ func Params() []Param {
 			func(s *FaultSettings) *param.Duration { return &s.NemesisInterval }),
 		param.BoolOf("nemesis-overlap", "run each fault package on its own schedule, so faults of different packages overlap (default: one fault at a time)",
 			func(s *FaultSettings) *bool { return &s.NemesisOverlap }),
+		param.BoolOf("nemesis-in-order", "with --nemesis-overlap, start the packages in the order --nemesis lists them, evenly spread over an interval, so each one's fault is in place when the next one's starts (default: each at an offset drawn from the seed)",
+			func(s *FaultSettings) *bool { return &s.NemesisInOrder }),
 	}
 	seen := map[string]bool{}
 	for _, f := range registry {
@@ -125,8 +132,17 @@ func (s *FaultSettings) Normalize(nodes int) {
 			faults = append(faults, f)
 		}
 	}
-	slices.Sort(faults)
-	s.Nemesis = slices.Compact(faults)
+	// The listed order matters only when it orders the schedule; otherwise
+	// one set of packages is one schedule however it was written.
+	if !s.NemesisInOrder {
+		slices.Sort(faults)
+	}
+	s.Nemesis = faults[:0]
+	for _, f := range faults {
+		if !slices.Contains(s.Nemesis, f) {
+			s.Nemesis = append(s.Nemesis, f)
+		}
+	}
 	s.PartitionSettings.normalize(nodes)
 	s.ProcessSettings.normalize(nodes)
 	s.RaftSettings.normalize()
@@ -138,6 +154,9 @@ func (s *FaultSettings) Normalize(nodes int) {
 func (s *FaultSettings) Validate(nodes int, remote bool) error {
 	if s.NemesisInterval <= 0 || s.NemesisInterval > param.Duration(24*time.Hour) {
 		return fmt.Errorf("--nemesis-interval must be positive and at most 24h, got %s", s.NemesisInterval)
+	}
+	if s.NemesisInOrder && !s.NemesisOverlap {
+		return fmt.Errorf("--nemesis-in-order orders overlapping packages: add --nemesis-overlap")
 	}
 	for _, name := range s.Nemesis {
 		f, ok := Lookup(name)

@@ -142,7 +142,10 @@ func (q *Queue) dequeue(c *client, rec *history.Recorder, phase string) history.
 			v := string(msg.Data())
 			e.Values = append(e.Values, v)
 			ctx, cancel := opContext(time.Duration(q.o.OpTimeout))
-			if err := msg.DoubleAck(ctx); err != nil && ackErr == nil {
+			switch err := msg.DoubleAck(ctx); {
+			case err == nil:
+				e.Acked = append(e.Acked, v)
+			case ackErr == nil:
 				ackErr = err
 			}
 			cancel()
