@@ -42,21 +42,6 @@ var battery = []Case{
 		Kinds:    []string{"lost", "divergence", "no-recovery"},
 	},
 	{
-		Name:      "two-consumer-leaders",
-		Title:     "after a stream is scaled from R1 to R3, its consumer's old leader loses the first election but goes on delivering",
-		Reference: "nats-server issue 6838, PR 6851: before 2.10.29 and 2.11.3 (streams were already protected; consumers were not)",
-		Demonstrates: "membership faults scale the queue's stream up while the consumer group's votes are dropped, so another " +
-			"node wins; with both delivering, a fetch gets a message whose acknowledgement the server had already " +
-			"confirmed (link latency makes the old leader lag behind the acks)",
-		Flags: []string{"--replicas", "1", "--workload", "queue", "--nemesis", "raft,membership,latency", "--nemesis-overlap", "--nemesis-in-order",
-			"--membership-shapes", "replicas", "--raft-faults", "vote-loss", "--raft-groups", "consumers", "--targets", "leader",
-			"--latency", "200ms", "--jitter", "50ms", "--nemesis-interval", "12s", "--time-limit", "90s"},
-		Affected: Side{Flags: []string{"--server-version", "v2.11.2"}},
-		Fixed:    Side{Flags: []string{"--server-version", "v2.11.3"}},
-		Kinds:    []string{"delivered-after-ack"},
-		Raft:     true,
-	},
-	{
 		Name:      "parallel-catchup",
 		Title:     "a deposed leader catching up over delayed Raft traffic starts catch-ups in parallel and never becomes current",
 		Reference: "nats-server PR 7424 (a regression of PR 7209's catch-up reset): in 2.12.0, fixed in 2.12.1",
