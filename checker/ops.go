@@ -34,8 +34,11 @@ type Op struct {
 	// Acked are the received values whose acknowledgement the server
 	// confirmed.
 	Acked []string
-	Log   []history.LogEntry
-	Error string
+	// Deliveries are each received value's stream sequence and delivery
+	// count, when the history has them for every value.
+	Deliveries []history.Delivery
+	Log        []history.LogEntry
+	Error      string
 	// Call and Return are history times; Return is math.MaxInt64 for an
 	// operation that never completed.
 	Call, Return int64
@@ -146,6 +149,9 @@ func (p *Pairer) Add(e *history.Event) {
 	op.Return = e.Time
 	op.Rev = e.Rev
 	op.Values, op.Acked, op.Log = e.Values, e.Acked, e.Log
+	if len(e.Deliveries) == len(e.Values) {
+		op.Deliveries = e.Deliveries
+	}
 	if op.F == history.FRead || op.F == "get" {
 		op.Value = e.Value
 	}

@@ -63,12 +63,14 @@ type queueFacts struct {
 	firstDelivery map[string]*Op
 	// acked is, per value, the fetch that first had its acknowledgement
 	// confirmed.
-	acked   map[string]*Op
+	acked map[string]*Op
+	// seq is the stream sequence each value was first delivered from.
+	seq     map[string]uint64
 	drained bool
 }
 
 func gatherQueue(ops []Op, counts map[string]int) *queueFacts {
-	q := &queueFacts{enqueued: map[string]*Op{}, delivered: map[string]int{}, firstDelivery: map[string]*Op{}, acked: map[string]*Op{}}
+	q := &queueFacts{enqueued: map[string]*Op{}, delivered: map[string]int{}, firstDelivery: map[string]*Op{}, acked: map[string]*Op{}, seq: map[string]uint64{}}
 	for i := range ops {
 		op := &ops[i]
 		counts[op.F+"-"+string(op.Type)]++
@@ -82,6 +84,7 @@ func gatherQueue(ops []Op, counts map[string]int) *queueFacts {
 			if op.Phase == history.PhaseFinal && op.Type == history.OK {
 				q.drained = true
 			}
+			q.noteSeqs(op, counts)
 			for _, v := range op.Values {
 				q.delivered[v]++
 				if q.firstDelivery[v] == nil {
@@ -175,9 +178,50 @@ func (q *queueFacts) afterAck(ops []Op, counts map[string]int) []Anomaly {
 			}
 			reported[v] = true
 			anomalies = append(anomalies, Anomaly{Kind: KindDeliveredAfterAck, Ops: []int{a.Index, op.Index}, Node: op.Node, Time: op.Call,
-				Explanation: fmt.Sprintf("%s received %s in a fetch begun at %s, after the server had confirmed its acknowledgement to a fetch through %s at %s",
-					op.Node, v, seconds(op.Call), a.Node, seconds(a.Return))})
+				Explanation: fmt.Sprintf("%s received %s in a fetch begun at %s, after the server had confirmed its acknowledgement to a fetch through %s at %s%s",
+					op.Node, v, seconds(op.Call), a.Node, seconds(a.Return), whichCopy(a, op, v))})
 		}
 	}
 	return anomalies
+}
+
+// whichCopy tells, when both fetches recorded how the message came, whether
+// the later one got the acknowledged message again or another copy of it.
+func whichCopy(acked, again *Op, v string) string {
+	a, okA := deliveryOf(acked, v)
+	b, okB := deliveryOf(again, v)
+	switch {
+	case !okA || !okB:
+		return ""
+	case a.Seq == b.Seq:
+		return fmt.Sprintf(" (the same message, stream sequence %d, in its delivery %d: the acknowledgement was lost)", b.Seq, b.Count)
+	default:
+		return fmt.Sprintf(" (another copy at stream sequence %d; the acknowledged one was %d: the value was stored twice)", b.Seq, a.Seq)
+	}
+}
+
+// deliveryOf returns how op received v, if the history says.
+func deliveryOf(op *Op, v string) (history.Delivery, bool) {
+	i := slices.Index(op.Values, v)
+	if i < 0 || i >= len(op.Deliveries) || op.Deliveries[i].Seq == 0 {
+		return history.Delivery{}, false
+	}
+	return op.Deliveries[i], true
+}
+
+// noteSeqs counts values delivered from more than one stream sequence: an
+// enqueue stored twice. Counted, not judged: the client publishes each
+// value once, but its library may resend a publish nobody answered.
+func (q *queueFacts) noteSeqs(op *Op, counts map[string]int) {
+	for i, d := range op.Deliveries {
+		v := op.Values[i]
+		switch first, seen := q.seq[v]; {
+		case d.Seq == 0:
+		case !seen:
+			q.seq[v] = d.Seq
+		case first != d.Seq && first != 0:
+			counts["stored-twice"]++
+			q.seq[v] = 0 // count each value once
+		}
+	}
 }

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jetsam-dev/jetsam/history"
@@ -109,6 +110,40 @@ func TestQueueVerdicts(t *testing.T) {
 				if c.Counts[k] != v {
 					t.Errorf("count %s = %d, want %d (%v)", k, c.Counts[k], v, c.Counts)
 				}
+			}
+		})
+	}
+}
+
+// TestDeliveredAfterAckSaysWhichCopy: with the stream sequences recorded,
+// the anomaly tells a lost acknowledgement (the same message again) from a
+// value stored twice (another message), and values delivered from two
+// sequences are counted.
+func TestDeliveredAfterAckSaysWhichCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		again     history.Delivery
+		want      string
+		twiceWant int
+	}{
+		{"the same message", history.Delivery{Seq: 7, Count: 2}, "the same message, stream sequence 7, in its delivery 2: the acknowledgement was lost", 0},
+		{"another copy", history.Delivery{Seq: 9, Count: 1}, "another copy at stream sequence 9; the acknowledged one was 7", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &queueHist{}
+			h.enqueue(0, "a", history.OK)
+			h.fetch(1, "")
+			h.add(history.Event{Type: history.OK, Process: 1, F: history.FDequeue, Workload: WorkloadQueue,
+				Values: []string{"a"}, Acked: []string{"a"}, Deliveries: []history.Delivery{{Seq: 7, Count: 1}}})
+			h.fetch(1, history.PhaseFinal)
+			h.add(history.Event{Type: history.OK, Process: 1, F: history.FDequeue, Workload: WorkloadQueue, Phase: history.PhaseFinal,
+				Values: []string{"a"}, Deliveries: []history.Delivery{tc.again}})
+			c := CheckHistory(context.Background(), &history.History{Events: h.events}, Options{}).Checkers[WorkloadQueue]
+			if c.Valid != Invalid || len(c.Anomalies) != 1 || !strings.Contains(c.Anomalies[0].Explanation, tc.want) {
+				t.Fatalf("%s: %+v; want one anomaly saying %q", c.Valid, c.Anomalies, tc.want)
+			}
+			if c.Counts["stored-twice"] != tc.twiceWant {
+				t.Fatalf("stored-twice %d, want %d", c.Counts["stored-twice"], tc.twiceWant)
 			}
 		})
 	}

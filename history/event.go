@@ -159,6 +159,9 @@ type Event struct {
 	// Acked are the values among Values whose acknowledgement the server
 	// confirmed (a double ack answered): each is gone from the queue.
 	Acked []string `json:"acked,omitempty"`
+	// Deliveries are, for each of Values in order, the stream sequence
+	// and delivery count the server sent with it.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
 	// Log is a whole stream as one read saw it (read-all).
 	Log []LogEntry `json:"log,omitempty"`
 
@@ -177,6 +180,13 @@ type Event struct {
 
 	// Recovery is what an FRecovery event saw.
 	Recovery *Recovery `json:"recovery,omitempty"`
+}
+
+// Delivery is how a consumer delivered a message: its stream sequence and
+// the count of its deliveries so far, this one included.
+type Delivery struct {
+	Seq   uint64 `json:"s"`
+	Count uint64 `json:"n"`
 }
 
 // LogEntry is one message of a stream: its sequence and value.

@@ -141,6 +141,11 @@ func (q *Queue) dequeue(c *client, rec *history.Recorder, phase string) history.
 		for msg := range batch.Messages() {
 			v := string(msg.Data())
 			e.Values = append(e.Values, v)
+			var d history.Delivery
+			if m, err := msg.Metadata(); err == nil {
+				d = history.Delivery{Seq: m.Sequence.Stream, Count: m.NumDelivered}
+			}
+			e.Deliveries = append(e.Deliveries, d)
 			ctx, cancel := opContext(time.Duration(q.o.OpTimeout))
 			switch err := msg.DoubleAck(ctx); {
 			case err == nil:

@@ -38,7 +38,7 @@ const Synthetic = `{"index":0,"time":1000,"type":"invoke","process":0,"f":"write
 {"index":17,"time":9500,"type":"invoke","process":7,"f":"enqueue","workload":"queue","node":"n3","value":"7-1"}
 {"index":18,"time":9600,"type":"ok","process":7,"f":"enqueue","workload":"queue","node":"n3","value":"7-1","rev":1}
 {"index":19,"time":9700,"type":"invoke","process":8,"f":"dequeue","workload":"queue","node":"n1"}
-{"index":20,"time":9800,"type":"ok","process":8,"f":"dequeue","workload":"queue","node":"n1","values":["7-1"]}
+{"index":20,"time":9800,"type":"ok","process":8,"f":"dequeue","workload":"queue","node":"n1","values":["7-1"],"acked":["7-1"],"deliveries":[{"s":1,"n":1}]}
 {"index":21,"time":10000,"type":"invoke","process":"nemesis","f":"partition","fault":{"action":"stop","shape":"one","groups":[["n1"],["n2","n3"]],"nodes":["n1"]}}
 {"index":22,"time":11000,"type":"info","process":"nemesis","f":"partition","fault":{"action":"stop","shape":"one","groups":[["n1"],["n2","n3"]],"nodes":["n1"]}}
 {"index":23,"time":12000,"type":"info","process":"nemesis","f":"recovery","recovery":{"recovered":true,"began":11000,"timeout":60000000000,"nodes":[{"node":"n1","running":true,"routes":2,"meta_leader":"n1"}],"streams":[{"stream":"KV_jetsam","workload":"kv","leader":"n1","replicas":[{"node":"n1","answered":true,"present":true,"leader":"n1","last_seq":3}]}]}}
