@@ -707,11 +707,13 @@ func TestEveryWorkloadUnderPartitions(t *testing.T) {
 		"--nemesis", "partition", "--nemesis-interval", "8s", "--read-mode", "none", "--seed", "11")
 	res := loadResults(t, runDir(t, store))
 	// A replica that never catches up after a leader partition is a NATS
-	// finding on this release (BENCHMARKS.md); its copy cannot be read.
+	// finding on this release (BENCHMARKS.md); its node may then answer no
+	// replica read, whichever stream stalled, so only the leader's copy
+	// (the final log) is sure to be read.
 	validOrStalledReplica(t, r, res)
 	replicas := 3
 	if res.Checkers[checker.CheckerRecovery].Valid != checker.Valid {
-		replicas = 2
+		replicas = 1
 	}
 	for _, name := range []string{checker.WorkloadKV, checker.WorkloadLog, checker.WorkloadQueue} {
 		if c := res.Checkers[name]; c == nil || c.Valid == checker.Unknown {
